@@ -1,0 +1,18 @@
+"""Networks: MLP, encoders q(z|x) and decoders p(x|z) that return torch distributions,
+and the likelihood heads that turn decoder outputs into distributions."""
+
+from .decoders import ConvDecoder, MLPDecoder
+from .encoders import ConvEncoder, MLPEncoder
+from .likelihoods import BernoulliLikelihood, DiscretizedGaussianLikelihood, GaussianLikelihood
+from .mlp import MLP
+
+__all__ = [
+    "MLP",
+    "MLPEncoder",
+    "ConvEncoder",
+    "MLPDecoder",
+    "ConvDecoder",
+    "BernoulliLikelihood",
+    "GaussianLikelihood",
+    "DiscretizedGaussianLikelihood",
+]
