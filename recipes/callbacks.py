@@ -1,0 +1,48 @@
+"""Callbacks that write a run's artefacts (sample and reconstruction grids)."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+from lightning import Callback, LightningModule, Trainer
+from torchvision.utils import save_image
+
+
+class ImageGrids(Callback):
+    """After testing, write ``samples.png`` (x ~ p_θ(x|z), z ~ p(z)) and
+    ``reconstructions.png`` (the test images, then their reconstructions in the same order) into ``out_dir``.
+
+    Args:
+        out_dir: folder for the PNGs (created if missing).
+        n: number of images per grid.
+        seed: seed of the generator that draws the prior samples.
+    """
+
+    def __init__(self, out_dir: str, n: int = 64, seed: int = 0) -> None:
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self.out_dir, self.n, self.seed = str(out_dir), int(n), int(seed)
+        self.paths: list[str] = []
+        self._batch: torch.Tensor | None = None
+
+    def on_test_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == 0:
+            self._batch = batch[0][: self.n].detach()
+
+    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        os.makedirs(self.out_dir, exist_ok=True)
+        g = torch.Generator(device=pl_module.device).manual_seed(self.seed)
+        samples = pl_module.sample(self.n, generator=g)
+        nrow = max(1, int(math.sqrt(self.n)))
+        self.paths = [os.path.join(self.out_dir, "samples.png")]
+        save_image(samples.clamp(0, 1).float().cpu(), self.paths[0], nrow=nrow, pad_value=1.0)
+        if self._batch is not None:
+            x = self._batch.to(pl_module.device)
+            pair = torch.cat([x, pl_module.reconstruct(x).to(x.dtype)])
+            path = os.path.join(self.out_dir, "reconstructions.png")
+            save_image(pair.clamp(0, 1).float().cpu(), path, nrow=nrow, pad_value=1.0)
+            self.paths.append(path)

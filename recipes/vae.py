@@ -1,0 +1,157 @@
+"""Variational auto-encoder recipe: a thin LightningModule over mathml's layers and objectives.
+
+It receives built parts (encoder, decoder, prior, objective, optimizer factory), reduces the
+objective's per-sample terms to batch means, drives the KL warm-up, and at test time reports the
+importance-sampled negative log-likelihood (Burda et al. 2016, §5) in nats and bits/dim.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+from lightning import LightningModule
+from torch import nn
+from torchmetrics import MeanMetric
+
+from mathml.metrics import bits_per_dim
+from mathml.objectives import ELBO, importance_sampled_log_likelihood
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+class VAEModule(LightningModule):
+    """Train q_φ(z|x), p_θ(x|z) and p(z) with an ELBO or IWAE objective.
+
+    Args:
+        encoder: x (B, *data_shape) -> q(z|x), batch (B,), event (d,).
+        decoder: z (..., d) -> p(x|z), event data_shape.
+        prior: module, ``prior()`` -> p(z) with event (d,).
+        objective: ``objective(x, q_z, decoder, prior) -> dict`` of per-sample (B,) terms with
+            the total under ``"loss"`` (``mathml.objectives.ELBO`` or ``IWAE``).
+        optimizer: factory ``params -> Optimizer`` (a Hydra ``_partial_``).
+        scheduler: optional factory ``optimizer -> LRScheduler`` stepped every optimizer step.
+        kl_warmup_steps: β_t = β · min(1, step / kl_warmup_steps) (Sønderby et al. 2016, §2.3;
+            Bowman et al. 2016); 0 disables it. Only meaningful for the ELBO objective.
+        eval_k: importance samples for the test log-likelihood (k ≥ 1000 for Burda et al.'s table).
+        eval_chunk: importance samples evaluated at once (memory ~ chunk × batch).
+        discrete_likelihood: the decoder's likelihood is a probability mass (Bernoulli,
+            discretised Gaussian), so −log p(x) / (D ln 2) is an honest bits/dim; for densities
+            bits/dim is not reported.
+        seed: base seed of the per-step generator that draws the objective's noise, so a resumed
+            run draws exactly what an uninterrupted run would.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        prior: nn.Module,
+        objective: nn.Module,
+        optimizer: OptimizerFactory,
+        scheduler: Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler] | None = None,
+        kl_warmup_steps: int = 0,
+        eval_k: int = 1000,
+        eval_chunk: int = 100,
+        discrete_likelihood: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if kl_warmup_steps < 0:
+            raise ValueError(f"kl_warmup_steps must be >= 0, got {kl_warmup_steps}")
+        if kl_warmup_steps > 0 and not isinstance(objective, ELBO):
+            raise ValueError(
+                f"kl_warmup_steps={kl_warmup_steps} needs the ELBO objective (it scales the KL term); "
+                f"got {type(objective).__name__}. Set model.kl_warmup_steps=0."
+            )
+        if eval_k < 1 or eval_chunk < 1:
+            raise ValueError(f"eval_k and eval_chunk must be >= 1, got {eval_k} and {eval_chunk}")
+        self.encoder, self.decoder, self.prior, self.objective = encoder, decoder, prior, objective
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        # Plain values only: checkpoints must load with torch.load(weights_only=True).
+        self.save_hyperparameters(
+            {"kl_warmup_steps": kl_warmup_steps, "eval_k": eval_k, "eval_chunk": eval_chunk,
+             "discrete_likelihood": discrete_likelihood, "seed": seed}
+        )
+        self.test_nll = MeanMetric()
+        self.test_elbo = MeanMetric()
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _generator(self, stage: int) -> torch.Generator:
+        """A generator that depends only on (seed, stage, rank, step): resume-exact noise."""
+        g = torch.Generator(device=self.device)
+        key = (self.hparams.seed * 1_000_003 + stage) * 65_537 + self.global_rank
+        return g.manual_seed(key * 1_000_000_007 + self.global_step)
+
+    def _terms(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        kwargs = {}
+        if self.hparams.kl_warmup_steps > 0:
+            ramp = min(1.0, self.global_step / self.hparams.kl_warmup_steps)
+            kwargs["beta"] = self.objective.beta * ramp
+        return self.objective(x, self.encoder(x), self.decoder, self.prior(), generator=generator, **kwargs)
+
+    def _log_terms(self, stage: str, terms: dict[str, torch.Tensor], on_step: bool) -> torch.Tensor:
+        """Log the batch mean of every per-sample term; return the mean loss."""
+        means = {k: v.mean() for k, v in terms.items()}
+        batch_size = terms["loss"].shape[0]
+        for k, v in means.items():
+            self.log(f"{stage}/{k}", v, on_step=on_step, on_epoch=True, prog_bar=(k == "loss"),
+                     batch_size=batch_size, sync_dist=not on_step)
+        return means["loss"]
+
+    # -- Lightning hooks ----------------------------------------------------------------------
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x = batch[0]
+        loss = self._log_terms("train", self._terms(x, self._generator(0)), on_step=True)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"non-finite training loss ({loss.item()}) at step {self.global_step}; lower the "
+                f"learning rate or raise the likelihood's min_scale"
+            )
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        g = self._generator(1 + batch_idx)
+        self._log_terms("val", self._terms(batch[0], g), on_step=False)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        x = batch[0]
+        g = self._generator(10_000 + batch_idx)
+        q_z, prior = self.encoder(x), self.prior()
+        log_px = importance_sampled_log_likelihood(
+            x, q_z, self.decoder, prior, k=self.hparams.eval_k, chunk=self.hparams.eval_chunk, generator=g
+        )
+        elbo = ELBO()(x, q_z, self.decoder, prior, generator=g)["elbo"]
+        self.test_nll.update(-log_px)
+        self.test_elbo.update(elbo)
+
+    def on_test_epoch_end(self) -> None:
+        nll = self.test_nll.compute()
+        self.log("test/nll_nats", nll, sync_dist=False)
+        self.log("test/elbo", self.test_elbo.compute(), sync_dist=False)
+        if self.hparams.discrete_likelihood:
+            self.log("test/bits_per_dim", bits_per_dim(nll, math.prod(self.decoder.data_shape)))
+        self.test_nll.reset()
+        self.test_elbo.reset()
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "interval": "step"}}
+
+    # -- sampling, used by the image callback -------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws z ~ p(z), returned as the decoder's mean E[x|z], shape (n, *data_shape)."""
+        prior = self.prior()
+        z = prior.base_dist.loc.new_empty(n, *prior.event_shape).normal_(generator=generator)
+        z = prior.base_dist.loc + prior.base_dist.scale * z
+        return self.decoder(z).mean
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """E[x | z = μ_φ(x)]: the decoder's mean at the encoder's mean, shape of x."""
+        return self.decoder(self.encoder(x).mean).mean

@@ -1,0 +1,157 @@
+"""mathml-train: train and evaluate a model from a Hydra config.
+
+    mathml-train                                   # the default experiment (vae_digits)
+    mathml-train experiment=iwae_binary_digits     # another experiment
+    mathml-train trainer.max_epochs=5 seed=1       # override any value
+    mathml-train trainer=gpu logger=wandb          # swap a config group
+    mathml-train ckpt_path=outputs/.../checkpoints/last.ckpt   # resume
+    mathml-train --help                            # groups, choices and the composed config
+
+``train(cfg)`` is a plain function; ``main`` is its ``@hydra.main`` wrapper.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from recipes.errors import CheckpointError, ConfigError
+
+_TEST_CKPT = ("best", "last", None)
+
+
+def _build(key: str, node: Any, **kwargs: Any) -> Any:
+    """Instantiate ``node``; any failure becomes a ConfigError naming the config key."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    if node is None:
+        raise ConfigError(f"config key `{key}` is empty; choose one, e.g. `{key}=<name>`")
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__ or e
+        raise ConfigError(f"config key `{key}`: {cause}".replace("\n", " ")) from None
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"config key `{key}`: {e}") from None
+
+
+def _check_top_level(cfg: DictConfig) -> None:
+    if not isinstance(cfg.get("seed"), int) or cfg.seed < 0:
+        raise ConfigError(f"config key `seed` must be a non-negative int, got {cfg.get('seed')!r}")
+    if cfg.get("test_ckpt") not in _TEST_CKPT:
+        raise ConfigError(f"config key `test_ckpt` must be one of best, last, null; got {cfg.test_ckpt!r}")
+
+
+def _check_data_against_model(cfg: DictConfig, datamodule: Any) -> None:
+    shape = list(getattr(datamodule, "data_shape"))
+    if list(cfg.data_shape) != shape:
+        raise ConfigError(
+            f"config key `data_shape` is {list(cfg.data_shape)} but the data ({cfg.data._target_}) has "
+            f"shape {shape}; set data_shape={shape} (experiments set it for you)"
+        )
+    lik = OmegaConf.select(cfg, "model.decoder.likelihood")
+    levels = getattr(datamodule, "num_levels", None)
+    if lik is not None and "num_levels" in lik and levels is not None and lik.num_levels != levels:
+        raise ConfigError(
+            f"config key `model.decoder.likelihood.num_levels` is {lik.num_levels} but the data has "
+            f"{levels} levels; set model.decoder.likelihood.num_levels={levels}"
+        )
+
+
+def _summary(metrics: dict[str, float], paths: dict[str, str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="final metrics", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k in sorted(metrics):
+        table.add_row(k, f"{metrics[k]:.4f}")
+    files = Table(title="written", show_header=False)
+    for k, v in paths.items():
+        files.add_row(k, v)
+    console = Console()
+    console.print(table)
+    console.print(files)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Build every part from ``cfg``, fit, test, write ``metrics.json``; return the metrics."""
+    import lightning as L
+
+    from recipes.checkpoints import check_checkpoint
+    from recipes.loggers import instantiate_loggers
+
+    _check_top_level(cfg)
+    out_dir = cfg.paths.output_dir
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    # Everything that can be wrong is built and checked before the first step.
+    datamodule = _build("data", cfg.data)
+    _check_data_against_model(cfg, datamodule)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    model = _build("model", cfg.model)
+    callbacks = [_build(f"callbacks.{k}", v) for k, v in (cfg.get("callbacks") or {}).items()]
+    try:
+        loggers = instantiate_loggers(cfg.get("logger"))
+    except Exception as e:  # noqa: BLE001 - any logger failure is a config problem to report
+        raise ConfigError(f"config key `logger`: {e}") from None
+    trainer = _build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    ckpt_path = check_checkpoint(cfg.ckpt_path) if cfg.ckpt_path else None
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for lg in loggers:
+        lg.log_hyperparams(resolved)
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+
+    metrics: dict[str, float] = {}
+    checkpoint_cb = trainer.checkpoint_callback
+    if cfg.test_ckpt is not None:
+        test_ckpt = cfg.test_ckpt if checkpoint_cb is not None else None
+        if test_ckpt == "best" and checkpoint_cb is not None and not checkpoint_cb.best_model_path:
+            test_ckpt = "last"
+        trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, verbose=False)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+    paths = {"run dir": str(out_dir)}
+    if checkpoint_cb is not None:
+        if checkpoint_cb.best_model_path:
+            paths["best checkpoint"] = checkpoint_cb.best_model_path
+        if checkpoint_cb.last_model_path:
+            paths["last checkpoint"] = checkpoint_cb.last_model_path
+    for cb in callbacks:
+        for p in getattr(cb, "paths", []) or []:
+            paths[os.path.basename(p)] = p
+    for lg in loggers:
+        if lg.log_dir:
+            paths[f"{type(lg).__name__} logs"] = str(lg.log_dir)
+    if trainer.is_global_zero:
+        os.makedirs(out_dir, exist_ok=True)
+        paths["metrics.json"] = os.path.join(out_dir, "metrics.json")
+        with open(paths["metrics.json"], "w") as f:
+            json.dump({"metrics": metrics, "paths": paths, "seed": cfg.seed}, f, indent=2, sort_keys=True)
+        _summary(metrics, paths)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> None:
+    from mathml.data import DatasetNotFoundError
+
+    try:
+        train(cfg)
+    except (ConfigError, CheckpointError, DatasetNotFoundError) as e:
+        print(f"mathml-train: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
