@@ -186,3 +186,74 @@ class MNISTSubsetDataModule(_OfflineDigitsDataModule):
 
     def _load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         return mdata.mnist_subset_with_labels(split, **self._split_kwargs())
+
+
+class TorchvisionDataModule(TensorDataModule):
+    """torchvision's MNIST, Fashion-MNIST or CIFAR-10 (``mathml.data.torchvision_images``).
+
+    ``prepare_data`` (and ``setup``) raise ``mathml.data.DatasetNotFoundError`` naming the folder
+    and how to obtain the files when they are absent, so a run fails before training starts.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        data_dir: str,
+        batch_size: int = 128,
+        download: bool = False,
+        seed: int = 0,
+        val_fraction: float = 0.1,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__(batch_size=batch_size, seed=seed, num_workers=num_workers)
+        info = mdata.torchvision_info(name)
+        check_fraction(val_fraction, "val_fraction")
+        if not isinstance(download, bool):
+            raise TypeError(f"download must be a bool, got {download!r}")
+        self.name, self.data_dir, self.download = name, str(data_dir), download
+        self.val_fraction = val_fraction
+        self.data_shape, self.num_levels = info.data_shape, info.num_levels
+
+    def prepare_data(self) -> None:
+        mdata.prepare_torchvision(self.name, self.data_dir, download=self.download)
+
+    def _load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return mdata.torchvision_images(
+            self.name, self.data_dir, split, download=False, seed=self.seed, val_fraction=self.val_fraction
+        )
+
+
+class Toy2DDataModule(TensorDataModule):
+    """A 2-D toy set (``mathml.data.toy_2d``): batches ``(x,)`` with x: (B, 2); ``num_levels`` None.
+
+    The three splits are independent draws made once from ``torch.Generator().manual_seed(seed)``.
+    """
+
+    has_labels = False
+
+    def __init__(
+        self,
+        name: str = "two_moons",
+        n_train: int = 10000,
+        n_val: int = 2000,
+        n_test: int = 2000,
+        batch_size: int = 256,
+        seed: int = 0,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__(batch_size=batch_size, seed=seed, num_workers=num_workers)
+        if name not in mdata.TOY_2D_SETS:
+            raise ValueError(f"name must be one of {tuple(mdata.TOY_2D_SETS)}, got {name!r}")
+        for arg, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
+            _check_positive_int(value, arg)
+        self.name = name
+        self.sizes = {"train": n_train, "val": n_val, "test": n_test}
+        self.data_shape, self.num_levels = mdata.TOY_2D.data_shape, mdata.TOY_2D.num_levels
+        self._x: torch.Tensor | None = None
+
+    def _load(self, split: str) -> tuple[torch.Tensor]:
+        if self._x is None:
+            generator = torch.Generator().manual_seed(self.seed)
+            self._x = mdata.toy_2d(self.name, sum(self.sizes.values()), generator=generator)
+        start = {"train": 0, "val": self.sizes["train"], "test": self.sizes["train"] + self.sizes["val"]}[split]
+        return (self._x[start : start + self.sizes[split]],)
