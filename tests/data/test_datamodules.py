@@ -1,0 +1,133 @@
+"""DataModules: metadata before setup, batch layout, seeded shuffling, argument checks, configs."""
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from mathml.data import DatasetNotFoundError, digits
+from recipes.data import DigitsDataModule, MNISTSubsetDataModule, Toy2DDataModule, TorchvisionDataModule
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
+
+
+def _all_labels(loader):
+    return torch.cat([batch[1] for batch in loader])
+
+
+def test_metadata_is_known_before_setup(tmp_path):
+    assert (DigitsDataModule().data_shape, DigitsDataModule().num_levels) == ((1, 8, 8), 17)
+    assert DigitsDataModule(binarize="threshold").num_levels == 2
+    assert (MNISTSubsetDataModule().data_shape, MNISTSubsetDataModule().num_levels) == ((1, 28, 28), 256)
+    assert TorchvisionDataModule("cifar10", str(tmp_path)).data_shape == (3, 32, 32)
+    assert (Toy2DDataModule().data_shape, Toy2DDataModule().num_levels) == ((2,), None)
+
+
+def test_digits_batches_and_split_sizes():
+    dm = DigitsDataModule(batch_size=100, seed=0)
+    dm.setup("fit")
+    dm.setup("test")
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (100, 1, 8, 8) and y.shape == (100,)
+    for split, loader in (("val", dm.val_dataloader()), ("test", dm.test_dataloader())):
+        assert torch.equal(torch.cat([b[0] for b in loader]), digits(split))  # in order, nothing dropped
+    assert _all_labels(dm.train_dataloader()).numel() == digits("train").shape[0]
+
+
+def test_train_shuffling_is_seeded_per_epoch():
+    def order(seed, epoch):
+        dm = DigitsDataModule(batch_size=64, seed=seed)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        loader.sampler.set_epoch(epoch)
+        return torch.cat([b[0] for b in loader])
+
+    assert torch.equal(order(0, 0), order(0, 0))
+    assert torch.equal(order(0, 3), order(0, 3))
+    assert not torch.equal(order(0, 0), order(0, 1))
+    assert not torch.equal(order(0, 0), order(1, 0))
+    assert torch.equal(order(0, 0).sort(0).values, order(0, 1).sort(0).values)  # same examples
+
+
+class _Recorder(L.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.first = []
+
+    def training_step(self, batch, batch_idx):
+        if batch_idx == 0:
+            self.first.append(batch[0].clone())
+        return (self.w * batch[0].mean()).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
+@pytest.mark.filterwarnings("ignore:You passed in a `val_dataloader` but have no `validation_step`")
+@pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated:FutureWarning")
+def test_lightning_sets_the_sampler_epoch(tmp_path):
+    module = _Recorder()
+    trainer = L.Trainer(
+        max_epochs=2, limit_train_batches=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, accelerator="cpu",
+    )
+    trainer.fit(module, datamodule=Toy2DDataModule(n_train=64, n_val=8, n_test=8, batch_size=8))
+    ref = Toy2DDataModule(n_train=64, n_val=8, n_test=8, batch_size=8)
+    ref.setup("fit")
+    loader = ref.train_dataloader()
+    assert len(module.first) == 2 and not torch.equal(module.first[0], module.first[1])
+    for epoch, seen in enumerate(module.first):
+        loader.sampler.set_epoch(epoch)
+        assert torch.equal(seen, next(iter(loader))[0])
+
+
+def test_toy_splits_are_disjoint_draws():
+    dm = Toy2DDataModule("checkerboard", n_train=50, n_val=20, n_test=10, batch_size=16, seed=2)
+    dm.setup()
+    batch = next(iter(dm.val_dataloader()))
+    assert len(batch) == 1 and batch[0].shape == (16, 2)
+    sizes = [len(dm.datasets[s]) for s in ("train", "val", "test")]
+    assert sizes == [50, 20, 10]
+    rows = torch.cat([dm.datasets[s].tensors[0] for s in ("train", "val", "test")])
+    assert torch.unique(rows, dim=0).shape[0] == 80
+
+
+def test_torchvision_module_fails_in_prepare_data(tmp_path):
+    dm = TorchvisionDataModule("mnist", str(tmp_path / "absent"), batch_size=8)
+    with pytest.raises(DatasetNotFoundError, match="MNIST/raw"):
+        dm.prepare_data()
+    with pytest.raises(DatasetNotFoundError):
+        dm.setup("fit")
+    assert not (tmp_path / "absent").exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda: DigitsDataModule(batch_size=0), "batch_size"),
+        (lambda: DigitsDataModule(binarize="yes"), "binarize"),
+        (lambda: DigitsDataModule(val_fraction=1.0), "val_fraction"),
+        (lambda: DigitsDataModule(test_fraction=-0.1), "test_fraction"),
+        (lambda: MNISTSubsetDataModule(num_workers=-1), "num_workers"),
+        (lambda: DigitsDataModule(seed=-3), "seed"),
+        (lambda: TorchvisionDataModule("svhn", "."), "name"),
+        (lambda: Toy2DDataModule("spiral"), "name"),
+        (lambda: Toy2DDataModule(n_val=0), "n_val"),
+    ],
+)
+def test_invalid_arguments_name_the_argument(make, name):
+    with pytest.raises(ValueError, match=name):
+        make()
+
+
+@pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_data_config_instantiates(path, tmp_path):
+    cfg = OmegaConf.create({"seed": 0, "paths": {"data_dir": str(tmp_path)}, "data": OmegaConf.load(path)})
+    dm = instantiate(cfg.data)
+    assert isinstance(dm, L.LightningDataModule)
+    assert isinstance(dm.data_shape, tuple) and len(dm.data_shape) in (1, 3)
+    assert dm.num_levels in (None, 2, 17, 256)
