@@ -144,8 +144,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
+    import logging
+
+    import lightning  # noqa: F401 - installs its console handler, removed next
+
     from mathml.data import DatasetNotFoundError
 
+    # Hydra already logs to the console and to the run's log file; Lightning's own console handler
+    # would print every message twice.
+    logging.getLogger("lightning.pytorch").handlers.clear()
     try:
         train(cfg)
     except (ConfigError, CheckpointError, DatasetNotFoundError) as e:

@@ -34,8 +34,8 @@ class PPCA:
     def __post_init__(self) -> None:
         if self.W.dim() != 2 or self.mu.shape != (self.W.shape[0],):
             raise ValueError(f"PPCA expects W: (D, q) and mu: (D,), got {tuple(self.W.shape)} and {tuple(self.mu.shape)}")
-        if not float(self.sigma2) > 0:
-            raise ValueError(f"PPCA sigma2 must be > 0, got {float(self.sigma2)}")
+        if not float(torch.as_tensor(self.sigma2).detach()) > 0:
+            raise ValueError(f"PPCA sigma2 must be > 0, got {self.sigma2}")
 
     def marginal(self) -> MultivariateNormal:
         """p(x) = N(μ, W Wᵀ + σ² I) (eq. 4), event_shape (D,)."""
