@@ -46,7 +46,7 @@ def main() -> None:
         dm.setup("fit")
         x = dm.datasets["train"].tensors[0].flatten(1).double()
     linear = model.decoder.net[0]
-    sigma = model.decoder.likelihood(torch.zeros(1, 1, 1), torch.Size([1])).base_dist.scale.double().item()
+    sigma = model.decoder.likelihood.sigma.detach().double().item()
     trained = PPCA(linear.weight.detach().double(), linear.bias.detach().double(), sigma**2)
     q = linear.weight.shape[1]
     best = ppca_maximum_likelihood(x, q)

@@ -98,7 +98,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule.prepare_data()
     datamodule.setup("fit")
     model = _build("model", cfg.model)
-    callbacks = [_build(f"callbacks.{k}", v) for k, v in (cfg.get("callbacks") or {}).items()]
+    # `callbacks.<name>=null` switches one callback off.
+    callbacks = [_build(f"callbacks.{k}", v) for k, v in (cfg.get("callbacks") or {}).items() if v is not None]
     try:
         loggers = instantiate_loggers(cfg.get("logger"))
     except Exception as e:  # noqa: BLE001 - any logger failure is a config problem to report
@@ -145,6 +146,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
     import logging
+    import warnings
 
     import lightning  # noqa: F401 - installs its console handler, removed next
 
@@ -153,6 +155,8 @@ def main(cfg: DictConfig) -> None:
     # Hydra already logs to the console and to the run's log file; Lightning's own console handler
     # would print every message twice.
     logging.getLogger("lightning.pytorch").handlers.clear()
+    # Lightning 2.6.6 warns about its own pytree use on every fit (ENV.md gotcha 3): not actionable.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
     try:
         train(cfg)
     except (ConfigError, CheckpointError, DatasetNotFoundError) as e:

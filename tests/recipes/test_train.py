@@ -96,3 +96,12 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, compose_train):
     a = torch.load(tmp_path / "full" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("experiment", ["vae_digits", "iwae_binary_digits", "vae_mnist"])
+def test_recipe_trains_and_tests_on_cuda(experiment, compose_train):
+    from scripts.train import train
+
+    m = train(compose_train(f"experiment={experiment}", "trainer=gpu", *FAST))
+    assert torch.isfinite(torch.tensor(m["test/nll_nats"]))
