@@ -31,9 +31,10 @@ def from_gymnasium(env: Any, gamma: float = 0.99, dtype: torch.dtype = torch.flo
         raise TypeError(f"env: expected a toy-text env with a transition table `P` dict, got {type(base).__name__}")
     S, A = int(base.observation_space.n), int(base.action_space.n)
     outcomes = [(s, a, p, s2, r, bool(done)) for s in range(S) for a in range(A) for p, s2, r, done in table[s][a]]
-    s_, a_, p_, n_, r_, d_ = (torch.tensor(c) for c in zip(*outcomes))
-    p_ = p_.to(dtype)
-    r_ = r_.to(dtype)
+    cols = list(zip(*outcomes))
+    s_, a_, n_ = (torch.tensor(cols[i], dtype=torch.int64) for i in (0, 1, 3))
+    p_, r_ = (torch.tensor(cols[i], dtype=torch.float64).to(dtype) for i in (2, 4))
+    d_ = torch.tensor(cols[5], dtype=torch.bool)
     terminal = torch.zeros(S, dtype=torch.bool)
     terminal[n_[d_]] = True
     # Can a terminal state be entered without the episode ending (from a live state)?

@@ -71,7 +71,14 @@ class TabularMDP:
         but only finite-horizon backward induction can use it: the infinite-horizon solvers need
         the gamma-contraction (Puterman 1994, Thm 6.2.3).
     terminal: optional ``(S,)`` bool; those states become absorbing with zero reward.
+
+    Grid worlds also set ``grid_shape = (rows, cols)`` (states row-major) and ``grid_moves``, the
+    ``(d_row, d_col)`` of each action, which plotting uses; other MDPs leave them ``None``.
     """
+
+    grid_shape: tuple[int, int] | None = None
+    grid_moves: tuple[tuple[int, int], ...] | None = None
+    name: str = ""
 
     def __init__(
         self,
