@@ -6,7 +6,7 @@ x_k = k / (L − 1), k = 0..L−1, with bin half-width δ = 1 / (2(L − 1)), an
     P(x_k) = Φ((x_k + δ − μ)/s) − Φ((x_k − δ − μ)/s),   0 < k < L − 1,
     P(x_0) = Φ((x_0 + δ − μ)/s),   P(x_{L−1}) = 1 − Φ((x_{L−1} − δ − μ)/s),
 
-so the L probabilities sum to one. Log-probabilities use ``torch.special.log_ndtr`` and a stable
+so the L probabilities sum to one. Log-probabilities use log Φ (``torch.special.log_ndtr``, asymptotic in the far tail) and a stable
 log-difference; when a bin is narrow relative to s (width/s below ε^{1/3}, where round-off in the
 difference would exceed the midpoint rule's error) the midpoint rule log φ(c) + log(width/s) is used.
 """
@@ -42,9 +42,39 @@ class _Lattice(constraints.Constraint):
         return f"{type(self).__name__}(num_levels={self.num_levels})"
 
 
+_TAIL = -20.0
+
+
+def _log_ndtr(x: torch.Tensor) -> torch.Tensor:
+    """log Φ(x) with finite, accurate gradients everywhere.
+
+    ``torch.special.log_ndtr`` is used for x ≥ −20; below, its float32 gradient is wrong (and NaN
+    for |x| ≳ 1e5), so the asymptotic series is used instead (Abramowitz & Stegun 26.2.12):
+
+        log Φ(x) = −x²/2 − log(−x) − ½ log 2π + log(1 − 1/x² + 3/x⁴ − 15/x⁶ + …),
+
+    whose truncation after the (2n−1)!!/x^{2n} term with n = 7 errs by < 1e-14 at x = −20.
+    """
+    tail = x < _TAIL
+    x_in = torch.where(tail, torch.full_like(x, _TAIL), x)
+    x_tail = torch.where(tail, x, torch.full_like(x, _TAIL))
+    r = x_tail.square().reciprocal()
+    series, term = torch.ones_like(r), torch.ones_like(r)
+    for n in range(1, 8):
+        term = -term * (2 * n - 1) * r
+        series = series + term
+    asymptotic = -0.5 * x_tail.square() - torch.log(-x_tail) - _HALF_LOG_2PI + torch.log(series)
+    return torch.where(tail, asymptotic, torch.special.log_ndtr(x_in))
+
+
 def _log1mexp(a: torch.Tensor) -> torch.Tensor:
     """log(1 − e^a) for a < 0 (Mächler 2012, "Accurately computing log(1 − exp(−|a|))", eq. 7)."""
-    return torch.where(a > -math.log(2.0), torch.log(-torch.expm1(a)), torch.log1p(-torch.exp(a)))
+    near_zero = a > -math.log(2.0)
+    # Each branch sees only inputs it is accurate and finite for, so unused branches pass no NaN
+    # gradients through torch.where.
+    a_near = torch.where(near_zero, a, torch.full_like(a, -1.0))
+    a_far = torch.where(near_zero, torch.full_like(a, -1.0), a)
+    return torch.where(near_zero, torch.log(-torch.expm1(a_near)), torch.log1p(-torch.exp(a_far)))
 
 
 def log_normal_cdf_diff(lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
@@ -56,11 +86,13 @@ def log_normal_cdf_diff(lower: torch.Tensor, upper: torch.Tensor) -> torch.Tenso
     flip = lower > 0
     lo = torch.where(flip, -upper, lower)
     hi = torch.where(flip, -lower, upper)
-    log_hi = torch.special.log_ndtr(hi)
-    a = torch.special.log_ndtr(lo) - log_hi
+    log_hi = _log_ndtr(hi)
+    a = _log_ndtr(lo) - log_hi
     width = hi - lo
     narrow = width < torch.finfo(width.dtype).eps ** (1.0 / 3.0)
-    a_safe = torch.where(narrow, torch.full_like(a, -1.0), a.clamp(max=-torch.finfo(a.dtype).tiny))
+    # A wide bin has a <= -0.8·width (φ/Φ >= 0.8 in the lower tail); the clamp only guards
+    # elements that the callers discard (edge bins, far outside the data range).
+    a_safe = torch.where(narrow, torch.full_like(a, -1.0), a.clamp(max=-torch.finfo(a.dtype).eps))
     exact = log_hi + _log1mexp(a_safe)
     mid = 0.5 * (lo + hi)
     midpoint = -0.5 * mid.square() - _HALF_LOG_2PI + torch.log(torch.where(narrow, width, torch.ones_like(width)))
@@ -118,8 +150,8 @@ class DiscretizedGaussian(Distribution):
         lower = (centre - self.half_width - self.loc) / self.scale
         upper = (centre + self.half_width - self.loc) / self.scale
         inner = log_normal_cdf_diff(lower, upper)
-        first = torch.special.log_ndtr(upper)  # P(x_0) = Φ(u)
-        last = torch.special.log_ndtr(-lower)  # P(x_{L-1}) = 1 − Φ(l) = Φ(−l)
+        first = _log_ndtr(upper)  # P(x_0) = Φ(u)
+        last = _log_ndtr(-lower)  # P(x_{L-1}) = 1 − Φ(l) = Φ(−l)
         return torch.where(k == 0, first, torch.where(k == L - 1, last, inner))
 
     def enumerate_support(self, expand: bool = True) -> torch.Tensor:
