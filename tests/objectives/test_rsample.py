@@ -1,0 +1,81 @@
+"""mathml.distributions.sampling.rsample: exact reparameterisation with an injected generator,
+moments within 4 standard errors, discrete draws from uniforms, and the unsupported-type error."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.distributions import (
+    Bernoulli, Categorical, Exponential, Independent, MultivariateNormal, Normal, OneHotCategorical,
+)
+
+from mathml.distributions.sampling import rsample
+
+F64 = torch.float64
+
+
+def test_gaussians_are_exactly_reparameterised():
+    loc = torch.tensor([[0.5, -1.0, 2.0]], dtype=F64, requires_grad=True)
+    scale = torch.tensor([0.1, 2.0, 1.0], dtype=F64, requires_grad=True)
+    z = rsample(Independent(Normal(loc, scale), 1), (4,), generator=torch.Generator().manual_seed(0))
+    eps = torch.randn(4, 1, 3, dtype=F64, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(z, loc + scale * eps)
+    z.sum().backward()
+    torch.testing.assert_close(scale.grad, eps.sum((0, 1)))
+
+    A = torch.tensor([[1.0, 0.0], [0.5, 2.0]], dtype=F64)
+    mvn = MultivariateNormal(torch.zeros(3, 2, dtype=F64), scale_tril=A)
+    z = rsample(mvn, (5,), generator=torch.Generator().manual_seed(1))
+    eps = torch.randn(5, 3, 2, dtype=F64, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(z, eps @ A.T)
+
+
+def test_same_seed_same_draws_and_global_rng_untouched():
+    d = Normal(torch.zeros(3), torch.ones(3))
+    state = torch.get_rng_state()
+    a = rsample(d, (2,), generator=torch.Generator().manual_seed(3))
+    b = rsample(d, (2,), generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and torch.equal(state, torch.get_rng_state())
+
+
+def test_discrete_draws_have_the_right_frequencies():
+    n = 20000
+    p = torch.tensor([0.1, 0.5, 0.85], dtype=F64)
+    x = rsample(Bernoulli(probs=p), (n,), generator=torch.Generator().manual_seed(4))
+    assert set(x.unique().tolist()) <= {0.0, 1.0}
+    # Seed fixed; 4 standard errors, SE = sqrt(p(1−p)/n).
+    assert ((x.mean(0) - p).abs() <= 4 * (p * (1 - p) / n).sqrt()).all()
+
+    probs = torch.tensor([[0.2, 0.3, 0.5], [0.7, 0.0, 0.3]], dtype=F64)
+    k = rsample(Categorical(probs), (n,), generator=torch.Generator().manual_seed(5))
+    assert k.shape == (n, 2)
+    freq = torch.nn.functional.one_hot(k, 3).to(F64).mean(0)
+    assert ((freq - probs).abs() <= 4 * (probs * (1 - probs) / n).sqrt() + 1e-12).all()
+    assert (k[:, 1] != 1).all()  # zero-probability category never drawn
+    onehot = rsample(OneHotCategorical(probs), (3,), generator=torch.Generator().manual_seed(6))
+    assert onehot.shape == (3, 2, 3) and torch.equal(onehot.sum(-1), torch.ones(3, 2, dtype=F64))
+
+
+def test_gaussian_moments_within_standard_errors():
+    n = 20000
+    S = torch.tensor([[2.0, 0.6], [0.6, 0.5]], dtype=F64)
+    z = rsample(MultivariateNormal(torch.tensor([1.0, -1.0], dtype=F64), S), (n,),
+                generator=torch.Generator().manual_seed(7))
+    # Seed fixed; 4 SE for the mean (sqrt(diag S / n)); covariance entries within 4·sqrt(2/n)·scale.
+    assert ((z.mean(0) - torch.tensor([1.0, -1.0], dtype=F64)).abs() <= 4 * (S.diagonal() / n).sqrt()).all()
+    cov = torch.cov(z.T)
+    assert ((cov - S).abs() <= 4 * math.sqrt(2 / n) * S.diagonal().max()).all()
+
+
+def test_without_generator_uses_the_distribution_itself():
+    assert rsample(Normal(0.0, 1.0), (3,)).shape == (3,)
+    assert rsample(Bernoulli(0.5), (3,)).shape == (3,)
+
+
+def test_unsupported_type_lists_supported_ones():
+    with pytest.raises(TypeError, match=r"supports .*Normal.*got Exponential"):
+        rsample(Exponential(1.0), (2,), generator=torch.Generator())
+    with pytest.raises(TypeError, match="dist must be"):
+        rsample(torch.zeros(2))
