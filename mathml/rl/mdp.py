@@ -293,7 +293,8 @@ class TabularMDP:
                 return (self.P @ v).view(S, A)
             flat = v.reshape(-1, S).T
             return (self.P @ flat).T.reshape(*v.shape[:-1], S, A)
-        return torch.einsum("...ast,...t->...sa", self.P, v)
+        # Batched mat-vec (..., A, S, S) @ (..., 1, S, 1): a bmm, far faster than einsum here.
+        return (self.P @ v[..., None, :, None]).squeeze(-1).transpose(-1, -2)
 
     def policy_model(self, policy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Transition matrix and reward of a deterministic policy (Puterman 1994, eq. 6.1.2).
