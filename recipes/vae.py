@@ -15,6 +15,7 @@ from lightning import LightningModule
 from torch import nn
 from torchmetrics import MeanMetric
 
+from mathml.distributions import rsample
 from mathml.metrics import bits_per_dim
 from mathml.objectives import ELBO, importance_sampled_log_likelihood
 
@@ -36,9 +37,6 @@ class VAEModule(LightningModule):
             Bowman et al. 2016); 0 disables it. Only meaningful for the ELBO objective.
         eval_k: importance samples for the test log-likelihood (k ≥ 1000 for Burda et al.'s table).
         eval_chunk: importance samples evaluated at once (memory ~ chunk × batch).
-        discrete_likelihood: the decoder's likelihood is a probability mass (Bernoulli,
-            discretised Gaussian), so −log p(x) / (D ln 2) is an honest bits/dim; for densities
-            bits/dim is not reported.
         seed: base seed of the per-step generator that draws the objective's noise, so a resumed
             run draws exactly what an uninterrupted run would.
     """
@@ -54,7 +52,6 @@ class VAEModule(LightningModule):
         kl_warmup_steps: int = 0,
         eval_k: int = 1000,
         eval_chunk: int = 100,
-        discrete_likelihood: bool = True,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -72,7 +69,7 @@ class VAEModule(LightningModule):
         # Plain values only: checkpoints must load with torch.load(weights_only=True).
         self.save_hyperparameters(
             {"kl_warmup_steps": kl_warmup_steps, "eval_k": eval_k, "eval_chunk": eval_chunk,
-             "discrete_likelihood": discrete_likelihood, "seed": seed}
+             "seed": seed}
         )
         self.test_nll = MeanMetric()
         self.test_elbo = MeanMetric()
@@ -130,7 +127,8 @@ class VAEModule(LightningModule):
         nll = self.test_nll.compute()
         self.log("test/nll_nats", nll, sync_dist=False)
         self.log("test/elbo", self.test_elbo.compute(), sync_dist=False)
-        if self.hparams.discrete_likelihood:
+        # bits/dim is honest only for a probability mass (Bernoulli, discretised Gaussian).
+        if self.decoder.likelihood.discrete:
             self.log("test/bits_per_dim", bits_per_dim(nll, math.prod(self.decoder.data_shape)))
         self.test_nll.reset()
         self.test_elbo.reset()
@@ -146,10 +144,7 @@ class VAEModule(LightningModule):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n draws z ~ p(z), returned as the decoder's mean E[x|z], shape (n, *data_shape)."""
-        prior = self.prior()
-        z = prior.base_dist.loc.new_empty(n, *prior.event_shape).normal_(generator=generator)
-        z = prior.base_dist.loc + prior.base_dist.scale * z
-        return self.decoder(z).mean
+        return self.decoder(rsample(self.prior(), (n,), generator=generator)).mean
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:

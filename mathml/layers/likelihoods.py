@@ -33,6 +33,9 @@ def _positive(name: str, value: object) -> float:
 
 class _LikelihoodHead(nn.Module):
     num_params: int
+    #: True when p(x|z) is a probability mass (so −log p(x) / (D ln 2) is an honest bits/dim),
+    #: False for densities.
+    discrete: bool
 
     def _split(self, params: torch.Tensor, event_shape: Sequence[int]) -> tuple[torch.Tensor, ...]:
         """Check ``params: (*batch, num_params, *event_shape)``; return the num_params slices."""
@@ -59,6 +62,7 @@ class BernoulliLikelihood(_LikelihoodHead):
     """
 
     num_params = 1
+    discrete = True
 
     def forward(self, params: torch.Tensor, event_shape: Sequence[int]) -> Distribution:
         (logits,) = self._split(params, event_shape)
@@ -77,6 +81,8 @@ class GaussianLikelihood(_LikelihoodHead):
             (mean, raw scale); otherwise ``num_params = 1`` (mean).
         min_scale: σ_min > 0 added after the softplus of every learned scale.
     """
+
+    discrete = False
 
     def __init__(
         self, scale: float = 1.0, learn_scale: bool = False, per_dimension: bool = False, min_scale: float = 1e-3
@@ -128,6 +134,7 @@ class DiscretizedGaussianLikelihood(_LikelihoodHead):
     """
 
     num_params = 2
+    discrete = True
 
     def __init__(self, num_levels: int = 256, min_scale: float = 1e-3) -> None:
         super().__init__()

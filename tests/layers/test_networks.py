@@ -62,3 +62,9 @@ def test_shape_errors_name_expected_shape():
         MLPEncoder([1, 8, 8], latent_dim=0)
     with pytest.raises(TypeError, match="likelihood"):
         MLPDecoder(3, [1, 8, 8], torch.nn.Identity())
+
+
+def test_heads_declare_whether_they_are_a_probability_mass():
+    # bits/dim is reported only for masses; a Gaussian density on [0, 1] data is not one.
+    assert BernoulliLikelihood.discrete and DiscretizedGaussianLikelihood.discrete
+    assert not GaussianLikelihood.discrete
