@@ -119,16 +119,3 @@ def test_sparse_and_dense_agree_on_a_random_sparse_mdp():
     for solver in (policy_iteration, value_iteration, modified_policy_iteration):
         res = solver(sparse, tol=1e-9)
         assert (res.V - v_dense).abs().max() <= res.max_error_bound * (1 + 1e-9) + 1e-12
-
-
-@pytest.mark.cuda
-def test_cuda_matches_cpu():
-    cpu = random_sparse_mdp(2000, 4, 10, gamma=0.99, generator=torch.Generator().manual_seed(0))
-    gpu = cpu.to("cuda")
-    for solver in (value_iteration, modified_policy_iteration, policy_iteration):
-        a, b = solver(cpu, tol=1e-8), solver(gpu, tol=1e-8)
-        assert b.V.is_cuda
-        torch.testing.assert_close(b.V.cpu(), a.V, atol=2e-8, rtol=0)
-    dense = _mdp(30, 4, 0.9, 0, batch_shape=(16,))
-    a, b = policy_iteration(dense), policy_iteration(dense.to("cuda"))
-    torch.testing.assert_close(b.V.cpu(), a.V, atol=1e-10, rtol=0)
