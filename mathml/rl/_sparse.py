@@ -25,6 +25,7 @@ def make_csr(
     """A CSR tensor from already valid (sorted, coalesced) arrays, without torch's beta warning."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta.*")
+        warnings.filterwarnings("ignore", message=".*[Ss]parse invariant checks are implicitly disabled.*")
         return torch.sparse_csr_tensor(crow, col, val, size=shape, check_invariants=False)
 
 
@@ -60,16 +61,14 @@ def csr_from_successors(next_state: torch.Tensor, prob: torch.Tensor, num_cols: 
     val = prob.gather(-1, order)
     # Merge equal neighbours within a row: a new group starts where the column changes.
     new_group = torch.ones_like(col, dtype=torch.bool)
-    new_group[:, 1:] = col[:, 1:] != col[:, :-1]
-    new_group &= val != 0
+    new_group[:, 1:] = col[:, 1:] != col[:, :-1]  # (zero-probability entries merge harmlessly)
     itype = index_dtype(max(num_cols, col.numel()))
     if bool(new_group.all()):  # fast path: no repeats, no zeros
         crow = torch.arange(0, n_rows * k + 1, k, device=val.device, dtype=itype)
         return make_csr(crow, col.reshape(-1).to(itype), val.reshape(-1), (n_rows, num_cols))
     group = torch.cumsum(new_group.reshape(-1).to(torch.int32), 0, dtype=torch.int64) - 1
-    keep_entry = (val != 0).reshape(-1)
     merged = torch.zeros(int(new_group.sum()), dtype=val.dtype, device=val.device)
-    merged.index_add_(0, group[keep_entry], val.reshape(-1)[keep_entry])
+    merged.index_add_(0, group, val.reshape(-1))
     col = col.reshape(-1)[new_group.reshape(-1)]
     crow = torch.zeros(n_rows + 1, dtype=torch.int64, device=val.device)
     crow[1:] = torch.cumsum(new_group.sum(-1), 0)
