@@ -14,7 +14,7 @@ from mathml.rl.bellman import (
 )
 from mathml.rl.finite_horizon import backward_induction
 from mathml.rl.gridworlds import GRID_MOVES, slippery_gridworld, sutton_barto_4x4, sutton_barto_5x5
-from mathml.rl.gymnasium_adapter import from_gymnasium
+from mathml.rl.gymnasium_adapter import from_gymnasium, make_gymnasium_mdp
 from mathml.rl.mdp import TabularMDP
 from mathml.rl.policy_iteration import modified_policy_iteration, policy_evaluation, policy_iteration
 from mathml.rl.random_mdp import random_dense_mdp, random_sparse_mdp
@@ -32,6 +32,7 @@ __all__ = [
     "certify",
     "from_gymnasium",
     "gauss_seidel_value_iteration",
+    "make_gymnasium_mdp",
     "greedy_policy",
     "modified_policy_iteration",
     "policy_evaluation",

@@ -16,7 +16,7 @@ import torch
 
 from mathml.rl.mdp import TabularMDP
 
-__all__ = ["from_gymnasium"]
+__all__ = ["from_gymnasium", "make_gymnasium_mdp"]
 
 
 def from_gymnasium(env: Any, gamma: float = 0.99, dtype: torch.dtype = torch.float64) -> TabularMDP:
@@ -59,3 +59,10 @@ def from_gymnasium(env: Any, gamma: float = 0.99, dtype: torch.dtype = torch.flo
         mdp.grid_shape, mdp.grid_moves = (4, 12), ((-1, 0), (0, 1), (1, 0), (0, -1))
     mdp.name = name
     return mdp
+
+
+def make_gymnasium_mdp(env_id: str, gamma: float = 0.99, **env_kwargs: Any) -> TabularMDP:
+    """``from_gymnasium(gymnasium.make(env_id, **env_kwargs))`` — a config-friendly constructor."""
+    import gymnasium
+
+    return from_gymnasium(gymnasium.make(env_id, **env_kwargs), gamma=gamma)
