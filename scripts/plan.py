@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -124,7 +125,11 @@ def _print_summary(metrics: dict[str, Any], paths: dict[str, str]) -> None:
     Console().print(table)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="plan")
+# An absolute path: "../conf" would resolve as a Python module when run as the console script.
+_CONF = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=_CONF, config_name="plan")
 def main(cfg: DictConfig) -> None:
     plan(cfg)
 

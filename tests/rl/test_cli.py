@@ -70,3 +70,13 @@ def test_every_algorithm_config_solves(name):
     cfg = _compose([f"algorithm={name}"])
     res = instantiate(cfg.algorithm)(sutton_barto_5x5())
     assert res.V.shape == (25,)
+
+
+@pytest.mark.slow
+def test_console_script_help_lists_the_groups(tmp_path):
+    exe = Path(sys.executable).with_name("mathml-plan")
+    if not exe.exists():
+        pytest.skip("mathml-plan is not installed in this environment")
+    p = subprocess.run([str(exe), "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "algorithm:" in p.stdout and "mdp:" in p.stdout
