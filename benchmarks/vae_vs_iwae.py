@@ -46,7 +46,8 @@ def main() -> None:
                          "callbacks.progress_bar=null", "logger=csv"]
                 if args.epochs:
                     extra.append(f"trainer.max_epochs={args.epochs}")
-                cfg = compose_train(Path(tmp) / f"{name}-{seed}".replace(" ", "_"), *overrides, *extra)
+                run_dir = Path(tmp) / f"run{len(results.get(name, []))}-{list(RUNS).index(name)}-{seed}"
+                cfg = compose_train(run_dir, *overrides, *extra)
                 t0 = time.perf_counter()
                 m = train(cfg)
                 results.setdefault(name, []).append(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -143,7 +144,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+# Absolute: a relative path would be resolved against the console script, not this file's package.
+_CONF = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=_CONF, config_name="train")
 def main(cfg: DictConfig) -> None:
     import logging
     import warnings
