@@ -77,9 +77,8 @@ class VAEModule(LightningModule):
     # -- helpers ------------------------------------------------------------------------------
     def _generator(self, stage: int) -> torch.Generator:
         """A generator that depends only on (seed, stage, rank, step): resume-exact noise."""
-        g = torch.Generator(device=self.device)
-        key = (self.hparams.seed * 1_000_003 + stage) * 65_537 + self.global_rank
-        return g.manual_seed(key * 1_000_000_007 + self.global_step)
+        key = ((self.hparams.seed * 1_000_003 + stage) * 65_537 + self.global_rank) * 1_000_000_007 + self.global_step
+        return torch.Generator(device=self.device).manual_seed(key % (2**63 - 1))  # Python ints: no overflow
 
     def _terms(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         kwargs = {}

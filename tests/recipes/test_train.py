@@ -38,6 +38,13 @@ def test_default_experiment_trains_from_the_command_line(tmp_path):
     assert "final metrics" in r.stdout and "test/nll_nats" in r.stdout
 
 
+def test_large_seeds_train(compose_train):
+    from scripts.train import train
+
+    m = train(compose_train("seed=123456789", *FAST))
+    assert torch.isfinite(torch.tensor(m["test/nll_nats"]))
+
+
 def test_config_typo_exits_nonzero_naming_the_key(tmp_path):
     r = _cli(tmp_path, "trainer.max_epochz=1", timeout=120)
     assert r.returncode != 0
