@@ -112,3 +112,30 @@ def test_recipe_trains_and_tests_on_cuda(experiment, compose_train):
 
     m = train(compose_train(f"experiment={experiment}", "trainer=gpu", *FAST))
     assert torch.isfinite(torch.tensor(m["test/nll_nats"]))
+
+
+def test_help_lists_experiments_and_groups():
+    exe = Path(sys.executable).parent / "mathml-train"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "scripts.train"]
+    r = subprocess.run([*cmd, "--help"], cwd="/", capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for name in ("experiment:", "vae_digits", "iwae_binary_digits", "logger:", "wandb", "ckpt_path"):
+        assert name in r.stdout, name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("logger,pattern", [("tensorboard", "tensorboard/events.out.tfevents.*"),
+                                            ("wandb", "wandb/offline-run-*")])
+def test_real_loggers_write_their_files(logger, pattern, tmp_path, compose_train, monkeypatch):
+    from scripts.train import train
+
+    # No API key anywhere: the wandb logger must go offline by itself, not prompt or fail.
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+    cfg = compose_train(f"logger={logger}", *FAST)
+    train(cfg)
+    assert list((Path(cfg.paths.output_dir) / "logs").glob(pattern)), sorted((Path(cfg.paths.output_dir) / "logs").rglob("*"))[:20]
+    best = list((Path(cfg.paths.output_dir) / "checkpoints").glob("best-*.ckpt"))
+    assert best and "state_dict" in torch.load(best[0], weights_only=True)
