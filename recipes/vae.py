@@ -19,6 +19,8 @@ from mathml.distributions import rsample
 from mathml.metrics import bits_per_dim
 from mathml.objectives import ELBO, importance_sampled_log_likelihood
 
+from .term_means import TermMeans
+
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
@@ -71,6 +73,7 @@ class VAEModule(LightningModule):
             {"kl_warmup_steps": kl_warmup_steps, "eval_k": eval_k, "eval_chunk": eval_chunk,
              "seed": seed}
         )
+        self.term_means = {"train": TermMeans(), "val": TermMeans()}
         self.test_nll = MeanMetric()
         self.test_elbo = MeanMetric()
 
@@ -87,29 +90,37 @@ class VAEModule(LightningModule):
             kwargs["beta"] = self.objective.beta * ramp
         return self.objective(x, self.encoder(x), self.decoder, self.prior(), generator=generator, **kwargs)
 
-    def _log_terms(self, stage: str, terms: dict[str, torch.Tensor], on_step: bool) -> torch.Tensor:
-        """Log the batch mean of every per-sample term; return the mean loss."""
-        means = {k: v.mean() for k, v in terms.items()}
-        batch_size = terms["loss"].shape[0]
-        for k, v in means.items():
-            self.log(f"{stage}/{k}", v, on_step=on_step, on_epoch=True, prog_bar=(k == "loss"),
-                     batch_size=batch_size, sync_dist=not on_step)
-        return means["loss"]
+    def _reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
+        return self.trainer.strategy.reduce(t, reduce_op="sum")
+
+    def _log_epoch(self, stage: str) -> None:
+        means = self.term_means[stage].compute(self._reduce_sum)
+        self.log_dict({f"{stage}/{k}": v for k, v in means.items()}, on_step=False, on_epoch=True)
+        self.term_means[stage].reset()
 
     # -- Lightning hooks ----------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x = batch[0]
-        loss = self._log_terms("train", self._terms(x, self._generator(0)), on_step=True)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"non-finite training loss ({loss.item()}) at step {self.global_step}; lower the "
-                f"learning rate or raise the likelihood's min_scale"
-            )
-        return loss
+        terms = self._terms(batch[0], self._generator(0))
+        means = self.term_means["train"].update(terms)
+        if self.global_step % self.trainer.log_every_n_steps == 0:
+            step_means = dict(zip(self.term_means["train"].names, means))
+            if not torch.isfinite(step_means["loss"]):
+                raise FloatingPointError(
+                    f"non-finite training loss ({step_means['loss'].item()}) at step {self.global_step}; "
+                    f"lower the learning rate or raise the likelihood's min_scale"
+                )
+            self.log_dict({f"train/{k}_step": v for k, v in step_means.items()}, on_step=True, on_epoch=False)
+            self.log("loss", step_means["loss"], prog_bar=True, logger=False, on_step=True, on_epoch=False)
+        return terms["loss"].mean()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        g = self._generator(1 + batch_idx)
-        self._log_terms("val", self._terms(batch[0], g), on_step=False)
+        self.term_means["val"].update(self._terms(batch[0], self._generator(1 + batch_idx)))
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
 
     def test_step(self, batch, batch_idx: int) -> None:
         x = batch[0]
