@@ -159,7 +159,9 @@ def main(cfg: DictConfig) -> None:
 
     # Hydra already logs to the console and to the run's log file; Lightning's own console handler
     # would print every message twice.
-    logging.getLogger("lightning.pytorch").handlers.clear()
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
     # Lightning 2.6.6 warns about its own pytree use on every fit (ENV.md gotcha 3): not actionable.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
     try:
