@@ -10,6 +10,13 @@ from lightning import Callback, LightningModule, Trainer
 from torchvision.utils import save_image
 
 
+def _viewable(x: torch.Tensor) -> torch.Tensor:
+    """Images (N, C, H, W) clamped to [0, 1], enlarged (nearest) to at least 32 pixels a side."""
+    x = x.detach().clamp(0, 1).float().cpu()
+    scale = max(1, 32 // min(x.shape[-2:]))
+    return torch.nn.functional.interpolate(x, scale_factor=scale, mode="nearest") if scale > 1 else x
+
+
 class ImageGrids(Callback):
     """After testing, write ``samples.png`` (x ~ p_θ(x|z), z ~ p(z)) and
     ``reconstructions.png`` (the test images, then their reconstructions in the same order) into ``out_dir``.
@@ -39,10 +46,10 @@ class ImageGrids(Callback):
         samples = pl_module.sample(self.n, generator=g)
         nrow = max(1, int(math.sqrt(self.n)))
         self.paths = [os.path.join(self.out_dir, "samples.png")]
-        save_image(samples.clamp(0, 1).float().cpu(), self.paths[0], nrow=nrow, pad_value=1.0)
+        save_image(_viewable(samples), self.paths[0], nrow=nrow, pad_value=1.0)
         if self._batch is not None:
             x = self._batch.to(pl_module.device)
             pair = torch.cat([x, pl_module.reconstruct(x).to(x.dtype)])
             path = os.path.join(self.out_dir, "reconstructions.png")
-            save_image(pair.clamp(0, 1).float().cpu(), path, nrow=nrow, pad_value=1.0)
+            save_image(_viewable(pair), path, nrow=nrow, pad_value=1.0)
             self.paths.append(path)
