@@ -1,0 +1,44 @@
+"""VAEModule pieces that need no Trainer: KL warm-up schedule and argument checks."""
+
+from functools import partial
+from unittest.mock import PropertyMock, patch
+
+import pytest
+import torch
+
+from mathml.distributions import StandardNormalPrior
+from mathml.layers import BernoulliLikelihood, MLPDecoder, MLPEncoder
+from mathml.objectives import ELBO, IWAE
+from recipes.vae import VAEModule
+
+
+class _SpyELBO(ELBO):
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.betas = []
+
+    def forward(self, *args, beta=None, **kw):
+        self.betas.append(beta)
+        return super().forward(*args, beta=beta, **kw)
+
+
+def _parts():
+    return MLPEncoder([1, 4, 4], 2, hidden=[8]), MLPDecoder(2, [1, 4, 4], BernoulliLikelihood(), hidden=[8]), StandardNormalPrior(2)
+
+
+def test_kl_warmup_ramps_beta_linearly_to_its_value():
+    # β_t = β · min(1, t / T) (Sønderby et al. 2016): 0 at t=0, β/2 at T/2, β from T on.
+    objective = _SpyELBO(beta=2.0)
+    module = VAEModule(*_parts(), objective, optimizer=partial(torch.optim.Adam), kl_warmup_steps=4)
+    x = torch.rand(3, 1, 4, 4).round()
+    for step in (0, 2, 4, 8):
+        with patch.object(VAEModule, "global_step", new_callable=PropertyMock, return_value=step):
+            module._terms(x, torch.Generator().manual_seed(0))
+    assert objective.betas == [0.0, 1.0, 2.0, 2.0]
+
+
+def test_warmup_needs_the_elbo_and_eval_k_is_positive():
+    with pytest.raises(ValueError, match="kl_warmup_steps"):
+        VAEModule(*_parts(), IWAE(k=2), optimizer=partial(torch.optim.Adam), kl_warmup_steps=3)
+    with pytest.raises(ValueError, match="eval_k"):
+        VAEModule(*_parts(), ELBO(), optimizer=partial(torch.optim.Adam), eval_k=0)
