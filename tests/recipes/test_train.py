@@ -139,3 +139,13 @@ def test_real_loggers_write_their_files(logger, pattern, tmp_path, compose_train
     assert list((Path(cfg.paths.output_dir) / "logs").glob(pattern)), sorted((Path(cfg.paths.output_dir) / "logs").rglob("*"))[:20]
     best = list((Path(cfg.paths.output_dir) / "checkpoints").glob("best-*.ckpt"))
     assert best and "state_dict" in torch.load(best[0], weights_only=True)
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(tmp_path):
+    # Lightning's DDP re-launches the command for rank 1, so it runs as a subprocess (ENV.md gotcha 2).
+    r = _cli(tmp_path, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "callbacks.progress_bar=null",
+             *FAST, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    assert metrics["test/nll_nats"] > 0 and (tmp_path / "checkpoints" / "last.ckpt").is_file()
