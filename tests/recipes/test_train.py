@@ -149,3 +149,15 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
     assert metrics["test/nll_nats"] > 0 and (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_missing_dataset_fails_before_training_and_leaves_no_folders(tmp_path, compose_train):
+    from mathml.data import DatasetNotFoundError
+    from scripts.train import train
+
+    root = tmp_path / "datasets"
+    cfg = compose_train("data=mnist", f"paths.data_dir={root}", "data_shape=[1,28,28]", "likelihood.num_levels=256", *FAST)
+    with pytest.raises(DatasetNotFoundError, match=str(root)):
+        train(cfg)
+    assert not root.exists() or not any(root.rglob("*"))
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
