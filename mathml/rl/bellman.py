@@ -42,6 +42,10 @@ def q_backup(mdp: TabularMDP, v_t: torch.Tensor) -> torch.Tensor:
     v_t: (..., S). Returns q: (..., S, A).
     """
     _check_v(mdp, v_t)
+    if mdp.is_sparse and v_t.dim() == 1 and mdp.device.type == "cpu":
+        # One fused sparse mat-vec r + gamma P v over the (S * A) rows: no (S, A) temporaries.
+        q = torch.addmv(mdp.R.reshape(-1), mdp.P, v_t, alpha=float(mdp.gamma))
+        return q.view(mdp.num_states, mdp.num_actions)
     return mdp.R + _gamma(mdp, 2) * mdp.expected_next(v_t)
 
 
@@ -85,9 +89,19 @@ def soft_bellman_optimality(mdp: TabularMDP, v_t: torch.Tensor, tau: float) -> t
     return tau * torch.logsumexp(q_backup(mdp, v_t) / tau, dim=-1)
 
 
-def greedy_policy(q_t: torch.Tensor) -> torch.Tensor:
-    """``argmax_a q(s, a)`` (ties to the lowest action index). q_t: (..., S, A) -> (..., S)."""
-    return q_t.argmax(-1)
+def greedy_policy(q_t: torch.Tensor, v_t: torch.Tensor | None = None) -> torch.Tensor:
+    """``argmax_a q(s, a)`` (ties to the lowest action index). q_t: (..., S, A) -> (..., S).
+
+    v_t: optional ``max_a q_t`` (..., S), already computed; then the argmax is found by A
+    comparisons, several times faster than ``argmax`` over a short last dim on the CPU.
+    """
+    if v_t is None:
+        return q_t.argmax(-1)
+    A = q_t.shape[-1]
+    pi = torch.full(v_t.shape, A - 1, dtype=torch.int64, device=q_t.device)
+    for a in range(A - 2, -1, -1):
+        pi = torch.where(q_t[..., a] == v_t, a, pi)
+    return pi
 
 
 def span(x: torch.Tensor) -> torch.Tensor:

@@ -305,7 +305,9 @@ class TabularMDP:
         S, A = self.num_states, self.num_actions
         r_pi = self.R.gather(-1, policy.unsqueeze(-1)).squeeze(-1)
         if self.is_sparse:
-            rows = torch.arange(S, device=self.device) * A + policy
+            itype = self.P.crow_indices().dtype
+            rows = torch.arange(0, S * A, A, dtype=itype, device=self.device)
+            rows += policy.to(itype)
             return csr_select_rows(self.P, rows), r_pi
         P_sa = self.P.transpose(-3, -2)  # (..., S, A, S)
         idx = policy[..., None, None].expand(*policy.shape, 1, S)
