@@ -114,9 +114,9 @@ def modified_policy_iteration(
     Converges from any v0 with ``T v0 >= v0`` (e.g. ``v0 <= min r / (1 - gamma)``; the default
     starts there), Puterman 1994 Thm 6.5.5. Returns as ``value_iteration``.
 
-    Sparse MDPs: ``P_pi`` (CSR, 1/A of P's bytes) is rebuilt only when the policy changes, and
-    the previous one is freed first, so the peak extra memory is about that of one ``P_pi`` plus
-    a few ``(S, A)`` vectors.
+    Sparse MDPs: ``P_pi`` (CSR, 1/A of P's bytes; int32 indices) lives only during the sweeps
+    and the backup's ``(S, A)`` values only during the improvement, so the peak extra memory is
+    about ``max(bytes of P_pi, 8 S A bytes)`` plus a few ``(S,)`` vectors.
     """
     check_discounted(mdp, "modified_policy_iteration")
     if not isinstance(sweeps, int) or sweeps < 0:
@@ -128,30 +128,27 @@ def modified_policy_iteration(
     else:
         v = initial_values(mdp, v0)
     residuals: list[float] = []
-    policy = P_pi = r_pi = None
     for k in range(1, max_iter + 1):
         v_mid, bound, q, d = certify(mdp, v)
         residuals.append(float(bound.max()))
         if bool((bound <= tol).all()):
-            del q, d, P_pi, r_pi
+            del q, d
             q = q_backup(mdp, v_mid)
             return PlanningResult(v_mid, q, q.argmax(-1), k, residuals, bound, True,
                                   "modified_policy_iteration")
         v = q.amax(-1)  # T v
-        new_policy = greedy_policy(q, v)
-        del q, d, v_mid
+        policy = greedy_policy(q, v)
+        del q, d, v_mid  # only v and policy live on: P_pi is built into the freed space
         if not sweeps:
             continue
-        if policy is None or not bool((new_policy == policy).all()):
-            P_pi = r_pi = None  # free the old P_pi before building the new one
-            P_pi, r_pi = mdp.policy_model(new_policy)
-        policy = new_policy
+        P_pi, r_pi = mdp.policy_model(policy)
         if mdp.is_sparse:
             gamma = float(mdp.gamma)
             v = _partial_evaluation(P_pi, r_pi, gamma, v, sweeps, tol * (1 - gamma) / gamma)
         else:
             for _ in range(sweeps):
                 v = r_pi + g * (P_pi @ v.unsqueeze(-1)).squeeze(-1)
+        del P_pi, r_pi
     q = q_backup(mdp, v)
     return PlanningResult(v, q, q.argmax(-1), max_iter, residuals, torch.full_like(mdp.gamma, float("inf")),
                           False, "modified_policy_iteration")
