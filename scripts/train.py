@@ -50,14 +50,14 @@ def _check_top_level(cfg: DictConfig) -> None:
 
 
 def _check_data_against_model(cfg: DictConfig, datamodule: Any) -> None:
-    shape = list(getattr(datamodule, "data_shape"))
+    shape = list(datamodule.data_shape)
     if list(cfg.data_shape) != shape:
         raise ConfigError(
             f"config key `data_shape` is {list(cfg.data_shape)} but the data ({cfg.data._target_}) has "
             f"shape {shape}; set data_shape={shape} (experiments set it for you)"
         )
     lik = OmegaConf.select(cfg, "model.decoder.likelihood")
-    levels = getattr(datamodule, "num_levels", None)
+    levels = datamodule.num_levels
     if lik is not None and "num_levels" in lik and levels is not None and lik.num_levels != levels:
         raise ConfigError(
             f"config key `model.decoder.likelihood.num_levels` is {lik.num_levels} but the data has "
@@ -86,6 +86,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Build every part from ``cfg``, fit, test, write ``metrics.json``; return the metrics."""
     import lightning as L
 
+    from recipes.callbacks import ImageGrids
     from recipes.checkpoints import check_checkpoint
     from recipes.loggers import instantiate_loggers
 
@@ -114,7 +115,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
 
-    metrics: dict[str, float] = {}
     checkpoint_cb = trainer.checkpoint_callback
     if cfg.test_ckpt is not None:
         test_ckpt = cfg.test_ckpt if checkpoint_cb is not None else None
@@ -130,8 +130,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if checkpoint_cb.last_model_path:
             paths["last checkpoint"] = checkpoint_cb.last_model_path
     for cb in callbacks:
-        for p in getattr(cb, "paths", []) or []:
-            paths[os.path.basename(p)] = p
+        if isinstance(cb, ImageGrids):
+            paths.update({os.path.basename(p): p for p in cb.paths})
     for lg in loggers:
         if lg.log_dir:
             paths[f"{type(lg).__name__} logs"] = str(lg.log_dir)
