@@ -8,7 +8,7 @@ ARGS   ?=
 # pytest-xdist workers; CI machines have 2 cores.
 WORKERS ?= 2
 
-.PHONY: train test test-fast plan venv clean
+.PHONY: train test test-fast plan venv wheels clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,14 @@ test: $(STAMP)
 # Quick loop while developing: skip the slow statistical tests.
 test-fast: $(STAMP)
 	$(PY) -m pytest -n $(WORKERS) -m "not slow" $(ARGS)
+
+# Wheels the GPU machine's image lacks (Python 3.12 there), carried as .wheels/ by scripts/gpu_check.sh.
+wheels: $(STAMP)
+	mkdir -p .wheels
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .wheels \
+	  hydra-core==1.3.8 omegaconf==2.3.1 gymnasium==1.4.0 farama-notifications torchsde==0.2.6 \
+	  trampoline hydra-submitit-launcher==1.2.0 submitit mlxtend==0.25.0
+	$(PY) -m pip wheel -q --no-deps -w .wheels antlr4-python3-runtime==4.9.3 pymdptoolbox==4.0b3
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache

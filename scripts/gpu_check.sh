@@ -12,7 +12,7 @@ PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1 WANDB_MODE=offline
 
 # The GPU image lacks hydra, omegaconf, torchsde, gymnasium, mlxtend, pymdptoolbox: carry them as
-# wheels in .wheels/ (made on the CPU machine with `pip download`/`pip wheel`).
+# wheels in .wheels/ (made on the CPU machine with `make wheels`).
 if [ -d .wheels ] && ! $PY -c "import hydra, gymnasium" 2>/dev/null; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .wheels/*.whl \
     && export PYTHONPATH=/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH} || exit 1
