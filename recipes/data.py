@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from mathml import data as mdata
-from mathml.data._split import check_binarize, check_fraction, check_seed
+from mathml.data._split import check_binarize, check_fraction, check_fractions, check_seed
 
 
 def _check_positive_int(value: int, name: str) -> None:
@@ -118,12 +118,7 @@ class _OfflineDigitsDataModule(TensorDataModule):
     ) -> None:
         super().__init__(batch_size=batch_size, seed=seed, num_workers=num_workers)
         check_binarize(binarize)
-        check_fraction(val_fraction, "val_fraction")
-        check_fraction(test_fraction, "test_fraction")
-        if val_fraction + test_fraction >= 1.0:
-            raise ValueError(
-                f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}"
-            )
+        check_fractions(val_fraction, test_fraction)
         self.binarize = binarize
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction

@@ -24,6 +24,17 @@ def check_seed(seed: int) -> None:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
 
 
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """Both fractions in (0, 1), leaving some training data."""
+    check_fraction(val_fraction, "val_fraction")
+    check_fraction(test_fraction, "test_fraction")
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError(
+            f"val_fraction + test_fraction must be < 1 to leave training data, "
+            f"got {val_fraction} + {test_fraction}"
+        )
+
+
 def check_fraction(value: float, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
         raise ValueError(f"{name} must be a number in the open interval (0, 1), got {value!r}")
@@ -39,13 +50,7 @@ def split_indices(n: int, split: str, *, seed: int, val_fraction: float, test_fr
     """
     check_split(split)
     check_seed(seed)
-    check_fraction(val_fraction, "val_fraction")
-    check_fraction(test_fraction, "test_fraction")
-    if val_fraction + test_fraction >= 1.0:
-        raise ValueError(
-            f"val_fraction + test_fraction must be < 1 to leave training data, "
-            f"got {val_fraction} + {test_fraction}"
-        )
+    check_fractions(val_fraction, test_fraction)
     perm = np.random.default_rng(seed).permutation(n)
     n_test = round(test_fraction * n)
     n_val = round(val_fraction * n)

@@ -20,6 +20,21 @@ def _finish(mdp, v, iterations, residuals, converged, name) -> PlanningResult:
                           converged, name)
 
 
+def _span_stopped_iteration(mdp: TabularMDP, v: torch.Tensor, tol: float, max_iter: int, name: str) -> PlanningResult:
+    """v_{n+1} = T v_n until the span bound of ``value_iteration`` certifies ``tol``; v: (..., S)."""
+    c = _gamma(mdp, 0) / (1 - _gamma(mdp, 0))
+    residuals: list[float] = []
+    for n in range(1, max_iter + 1):
+        v_next = q_backup(mdp, v).amax(-1)
+        d = v_next - v
+        width = d.amax(-1) - d.amin(-1)
+        residuals.append(float(width.max()))
+        v = v_next
+        if bool((c * width / 2 <= tol).all()):
+            return _finish(mdp, v - d, n, residuals, True, name)
+    return _finish(mdp, v, max_iter, residuals, False, name)
+
+
 def value_iteration(
     mdp: TabularMDP, *, tol: float = 1e-6, max_iter: int = 100_000, v0: torch.Tensor | None = None
 ) -> PlanningResult:
@@ -36,18 +51,7 @@ def value_iteration(
     error_bound: (...).
     """
     check_discounted(mdp, "value_iteration")
-    v = initial_values(mdp, v0)
-    c = _gamma(mdp, 0) / (1 - _gamma(mdp, 0))
-    residuals: list[float] = []
-    for n in range(1, max_iter + 1):
-        v_next = q_backup(mdp, v).amax(-1)
-        d = v_next - v
-        width = d.amax(-1) - d.amin(-1)
-        residuals.append(float(width.max()))
-        v = v_next
-        if bool((c * width / 2 <= tol).all()):
-            return _finish(mdp, v - d, n, residuals, True, "value_iteration")
-    return _finish(mdp, v, max_iter, residuals, False, "value_iteration")
+    return _span_stopped_iteration(mdp, initial_values(mdp, v0), tol, max_iter, "value_iteration")
 
 
 def gauss_seidel_value_iteration(
@@ -104,16 +108,5 @@ def q_value_iteration(
     if q0 is not None and tuple(q0.shape) != want:
         raise ValueError(f"q0: expected shape {want}, got {tuple(q0.shape)}")
     q = q0 if q0 is not None else torch.zeros(want, dtype=mdp.dtype, device=mdp.device)
-    c = _gamma(mdp, 0) / (1 - _gamma(mdp, 0))
-    residuals: list[float] = []
-    v = q.amax(-1)
-    for n in range(1, max_iter + 1):
-        q = q_backup(mdp, v)
-        v_next = q.amax(-1)
-        d = v_next - v
-        width = d.amax(-1) - d.amin(-1)
-        residuals.append(float(width.max()))
-        v = v_next
-        if bool((c * width / 2 <= tol).all()):
-            return _finish(mdp, v - d, n, residuals, True, "q_value_iteration")
-    return _finish(mdp, v, max_iter, residuals, False, "q_value_iteration")
+    # With v_n = max_a q_n, q_{n+1} = q_backup(v_n): the same iteration on v.
+    return _span_stopped_iteration(mdp, q.amax(-1), tol, max_iter, "q_value_iteration")
