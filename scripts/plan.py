@@ -17,15 +17,19 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import torch
 from omegaconf import DictConfig, OmegaConf
+
+if TYPE_CHECKING:  # torch is imported where used, so `mathml-plan --help` answers without loading it
+    import torch
 
 
 def seeded_generator(seed: int, device: str = "cpu") -> torch.Generator:
     """A torch.Generator seeded with ``seed`` (for configs: randomness is injected, never global)."""
+    import torch
+
     return torch.Generator(device).manual_seed(int(seed))
 
 
@@ -51,6 +55,7 @@ def _plot_values(V: torch.Tensor, policy: torch.Tensor, shape, moves, path: str,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import torch
 
     rows, cols = shape
     v = V[: rows * cols].reshape(rows, cols).cpu().numpy()
@@ -125,8 +130,10 @@ def _print_summary(metrics: dict[str, Any], paths: dict[str, str]) -> None:
     Console().print(table)
 
 
-# An absolute path: "../conf" would resolve as a Python module when run as the console script.
-_CONF = str(Path(__file__).resolve().parents[1] / "conf")
+# conf_plan/ holds only the planning groups (mdp, algorithm) and links to the shared ones (logger,
+# paths, hydra) in conf/, so `mathml-plan --help` lists planning groups and `mathml-train --help` none
+# of them. An absolute path: "../conf_plan" would resolve as a Python module when run as the console script.
+_CONF = str(Path(__file__).resolve().parents[1] / "conf_plan")
 
 
 @hydra.main(version_base="1.3", config_path=_CONF, config_name="plan")
