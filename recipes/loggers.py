@@ -1,7 +1,8 @@
-"""Build the experiment loggers named in ``conf/logger`` (CSV, TensorBoard, wandb)."""
+"""Build the experiment loggers named in ``conf/logger`` (CSV, TensorBoard, wandb); silence Lightning's tips."""
 
 from __future__ import annotations
 
+import logging
 import netrc
 import os
 from typing import Any
@@ -49,3 +50,30 @@ def instantiate_loggers(logger_cfg: DictConfig | None) -> list[Logger]:
             os.environ.setdefault("WANDB_CONFIG_DIR", os.path.join(save_dir, ".config"))
         loggers.append(instantiate(node, **kwargs))
     return loggers
+
+
+# Lightning (2.6) advertises its cloud products on every fit ("💡 Tip: ... litlogger ...",
+# "💡 Tip: ... litmodels ...") through rank_zero_info; there is no setting to turn it off. These
+# are the loggers rank_zero_info may write to (lightning_utilities' module logger, which each
+# lightning package replaces with its own on import).
+_TIP_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning_utilities.core.rank_zero",
+)
+
+
+class _DropLightningTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip:")
+
+
+_TIP_FILTER = _DropLightningTips()
+
+
+def silence_lightning_tips() -> None:
+    """Drop Lightning's advertising tips (and nothing else) from its logs; safe to call repeatedly."""
+    for name in _TIP_LOGGERS:
+        logger = logging.getLogger(name)
+        if _TIP_FILTER not in logger.filters:
+            logger.addFilter(_TIP_FILTER)

@@ -24,6 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 from recipes.errors import CheckpointError, ConfigError
 
 _TEST_CKPT = ("best", "last", None)
+# Keys that moved: a stale `+key=` override would otherwise be silently ignored.
+_MOVED = {"data_shape": "data.data_shape", "num_levels": "data.num_levels"}
 
 
 def _build(key: str, node: Any, **kwargs: Any) -> Any:
@@ -45,24 +47,14 @@ def _build(key: str, node: Any, **kwargs: Any) -> Any:
 def _check_top_level(cfg: DictConfig) -> None:
     if not isinstance(cfg.get("seed"), int) or cfg.seed < 0:
         raise ConfigError(f"config key `seed` must be a non-negative int, got {cfg.get('seed')!r}")
+    for old, new in _MOVED.items():
+        if old in cfg:
+            raise ConfigError(
+                f"config key `{old}` is no longer read at the top level: the data config states it once "
+                f"as `{new}` (the model reads it from there); drop `{old}` and, if needed, set {new}=..."
+            )
     if cfg.get("test_ckpt") not in _TEST_CKPT:
         raise ConfigError(f"config key `test_ckpt` must be one of best, last, null; got {cfg.test_ckpt!r}")
-
-
-def _check_data_against_model(cfg: DictConfig, datamodule: Any) -> None:
-    shape = list(datamodule.data_shape)
-    if list(cfg.data_shape) != shape:
-        raise ConfigError(
-            f"config key `data_shape` is {list(cfg.data_shape)} but the data ({cfg.data._target_}) has "
-            f"shape {shape}; set data_shape={shape} (experiments set it for you)"
-        )
-    lik = OmegaConf.select(cfg, "model.decoder.likelihood")
-    levels = datamodule.num_levels
-    if lik is not None and "num_levels" in lik and levels is not None and lik.num_levels != levels:
-        raise ConfigError(
-            f"config key `model.decoder.likelihood.num_levels` is {lik.num_levels} but the data has "
-            f"{levels} levels; set model.decoder.likelihood.num_levels={levels}"
-        )
 
 
 def _summary(metrics: dict[str, float], paths: dict[str, str]) -> None:
@@ -88,15 +80,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     from recipes.callbacks import ImageGrids
     from recipes.checkpoints import check_checkpoint
-    from recipes.loggers import instantiate_loggers
+    from recipes.loggers import instantiate_loggers, silence_lightning_tips
 
     _check_top_level(cfg)
+    silence_lightning_tips()
     out_dir = cfg.paths.output_dir
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
-    # Everything that can be wrong is built and checked before the first step.
+    # Everything that can be wrong is built and checked before the first step. The data module
+    # checks the data_shape and num_levels its config states (and the model reads) against the data.
     datamodule = _build("data", cfg.data)
-    _check_data_against_model(cfg, datamodule)
     datamodule.prepare_data()
     datamodule.setup("fit")
     model = _build("model", cfg.model)

@@ -7,7 +7,9 @@ import functools
 import numpy as np
 import torch
 
-from mathml.data._split import binarize_images, check_binarize, split_indices
+from mathml._checks import check_choice
+from mathml.data.info import DIGITS, MNIST_SUBSET, DataInfo
+from mathml.data.split import BINARIZE, binarize_images, check_split_args, split_indices
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,7 +38,7 @@ def _prepare(
     val_fraction: float,
     test_fraction: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    check_binarize(binarize)
+    check_split_args(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, binarize=binarize)
     idx = split_indices(len(counts), split, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
     x = torch.from_numpy(counts).to(torch.float32).div_(max_count).unsqueeze(1)
     # Binarise the whole set before splitting so a pixel's Bernoulli draw does not depend on the split.
@@ -120,3 +122,39 @@ def mnist_subset(
     return mnist_subset_with_labels(
         split, binarize=binarize, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction
     )[0]
+
+
+#: Names accepted by ``offline_digits_with_labels`` and ``offline_digits_info``.
+OFFLINE_DIGIT_SETS = ("digits", "mnist_subset")
+
+
+def offline_digits_info(name: str, binarize: str | None = None) -> DataInfo:
+    """``data_shape`` and ``num_levels`` of an offline digit set after ``binarize``, read from no file.
+
+    Args:
+        name: ``"digits"`` (``DIGITS``: (1, 8, 8), 17 levels) or ``"mnist_subset"``
+            (``MNIST_SUBSET``: (1, 28, 28), 256 levels).
+        binarize: ``None``, ``"threshold"`` or ``"bernoulli"`` (then 2 levels).
+    """
+    check_choice(name, "dataset", OFFLINE_DIGIT_SETS)
+    check_choice(binarize, "binarize", BINARIZE)
+    return (DIGITS if name == "digits" else MNIST_SUBSET).binarized(binarize)
+
+
+def offline_digits_with_labels(
+    name: str,
+    split: str = "train",
+    *,
+    binarize: str | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``digits_with_labels`` (name ``"digits"``) or ``mnist_subset_with_labels`` (``"mnist_subset"``).
+
+    Returns:
+        x: (N, 1, 8, 8) or (N, 1, 28, 28) float32 in [0, 1]; y: (N,) int64 class labels 0..9.
+    """
+    check_choice(name, "dataset", OFFLINE_DIGIT_SETS)
+    load = digits_with_labels if name == "digits" else mnist_subset_with_labels
+    return load(split, binarize=binarize, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)

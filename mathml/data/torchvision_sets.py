@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mathml.data._split import check_fraction, check_seed, check_split
+from mathml._checks import check_choice
+from mathml.data.split import SPLITS, check_split_args
 from mathml.data.info import CIFAR10, FASHION_MNIST, MNIST, DataInfo
 
 
@@ -150,9 +151,8 @@ def torchvision_images(
         DatasetNotFoundError: see ``prepare_torchvision``.
     """
     source = _source(name)
-    check_split(split)
-    check_seed(seed)
-    check_fraction(val_fraction, "val_fraction")
+    check_choice(split, "split", SPLITS)
+    check_split_args(seed=seed, val_fraction=val_fraction)
     root = Path(root).expanduser()
     if download:
         prepare_torchvision(name, root, download=True)

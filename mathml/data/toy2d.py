@@ -11,15 +11,14 @@ import math
 
 import torch
 
+from mathml._checks import check_choice, check_generator, check_nonnegative, check_positive_int
+
 
 def _check(n: int, generator: torch.Generator | None, **scales: float) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    check_positive_int(n, "n")
+    check_generator(generator)
     for name, value in scales.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        check_nonnegative(value, name)
 
 
 def _device(generator: torch.Generator | None) -> torch.device:
@@ -62,8 +61,7 @@ def gaussian_mixture_2d(
         x: (n, 2) float32.
     """
     _check(n, generator, radius=radius, std=std)
-    if isinstance(n_modes, bool) or not isinstance(n_modes, int) or n_modes < 1:
-        raise ValueError(f"n_modes must be an int >= 1, got {n_modes!r}")
+    check_positive_int(n_modes, "n_modes")
     dev = _device(generator)
     k = torch.randint(0, n_modes, (n,), generator=generator, device=dev)
     angle = 2.0 * math.pi * k.to(torch.float32) / n_modes
@@ -121,6 +119,23 @@ def toy_2d(name: str, n: int, *, generator: torch.Generator | None = None) -> to
     Returns:
         x: (n, 2) float32.
     """
-    if name not in TOY_2D_SETS:
-        raise ValueError(f"name must be one of {tuple(TOY_2D_SETS)}, got {name!r}")
+    check_choice(name, "name", tuple(TOY_2D_SETS))
     return TOY_2D_SETS[name](n, generator=generator)
+
+
+def toy_2d_splits(
+    name: str, *, n_train: int, n_val: int, n_test: int, generator: torch.Generator | None = None
+) -> dict[str, torch.Tensor]:
+    """Train, val and test sets of the toy set ``name``: independent draws made at once.
+
+    One call ``toy_2d(name, n_train + n_val + n_test, generator=generator)`` is cut in that order,
+    so the same generator state always gives the same three sets.
+
+    Returns:
+        ``{"train": (n_train, 2), "val": (n_val, 2), "test": (n_test, 2)}`` float32 tensors.
+    """
+    sizes = {"train": n_train, "val": n_val, "test": n_test}
+    for split, n in sizes.items():
+        check_positive_int(n, f"n_{split}")
+    x = toy_2d(name, sum(sizes.values()), generator=generator)
+    return dict(zip(sizes, x.split(list(sizes.values()))))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mathml.data import digits, digits_with_labels, mnist_subset_with_labels
-from mathml.data._split import split_indices
+from mathml.data import split_indices
 
 SPLITS = ("train", "val", "test")
 

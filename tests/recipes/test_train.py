@@ -36,6 +36,8 @@ def test_default_experiment_trains_from_the_command_line(tmp_path):
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert "state_dict" in ckpt
     assert "final metrics" in r.stdout and "test/nll_nats" in r.stdout
+    # Lightning's advertising tips are silenced (recipes.loggers.silence_lightning_tips).
+    assert "Tip:" not in r.stdout + r.stderr and "litlogger" not in r.stdout + r.stderr
 
 
 def test_large_seeds_train(compose_train):
@@ -73,6 +75,63 @@ def test_unknown_key_in_a_config_node_names_it(compose_train):
     cfg = compose_train("+objective.betta=2", *FAST)
     with pytest.raises(ConfigError, match="betta"):
         train(cfg)
+
+
+def test_stale_top_level_data_shape_fails_clearly(compose_train):
+    from hydra.errors import ConfigCompositionException
+
+    from recipes.errors import ConfigError
+    from scripts.train import train
+
+    # data_shape moved to data.data_shape: a plain override names the key (Hydra's struct mode) ...
+    with pytest.raises(ConfigCompositionException, match="data_shape"):
+        compose_train("data_shape=[1,28,28]", *FAST)
+    # ... and an appended one is refused before anything is built, pointing to the new key.
+    for key in ("data_shape=[1,28,28]", "num_levels=256"):
+        with pytest.raises(ConfigError, match=r"data\.(data_shape|num_levels)"):
+            train(compose_train(f"+{key}", *FAST))
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [("data.data_shape=[1,28,28]", "set data.data_shape=[1,8,8]"), ("data.num_levels=256", "set data.num_levels=17")],
+)
+def test_wrong_data_metadata_is_a_one_line_error_naming_the_right_value(override, expected, compose_train):
+    from recipes.errors import ConfigError
+    from scripts.train import train
+
+    cfg = compose_train(override, *FAST)
+    with pytest.raises(ConfigError) as info:
+        train(cfg)
+    message = str(info.value)
+    assert "\n" not in message and message.endswith(expected), message
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_lightning_tips_are_silenced_and_other_messages_kept(compose_train):
+    import logging
+
+    from scripts.train import train
+
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    # rank_zero_info writes to this logger; a handler on it sees what survives its filters.
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    handler, level = Keep(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        train(compose_train(*FAST))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert any(m.startswith("GPU available") for m in records), records  # Lightning's info still arrives
+    assert not [m for m in records if "Tip" in m or "litlogger" in m or "litmodels" in m]
 
 
 def test_corrupted_checkpoint_gives_a_clear_error(tmp_path, compose_train):
@@ -156,7 +215,7 @@ def test_missing_dataset_fails_before_training_and_leaves_no_folders(tmp_path, c
     from scripts.train import train
 
     root = tmp_path / "datasets"
-    cfg = compose_train("data=mnist", f"paths.data_dir={root}", "data_shape=[1,28,28]", "likelihood.num_levels=256", *FAST)
+    cfg = compose_train("data=mnist", f"paths.data_dir={root}", *FAST)
     with pytest.raises(DatasetNotFoundError, match=str(root)):
         train(cfg)
     assert not root.exists() or not any(root.rglob("*"))

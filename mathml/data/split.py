@@ -1,43 +1,35 @@
-"""Argument checks, seeded splits and binarisation shared by the image loaders."""
+"""Seeded train/val/test splits and binarisation shared by the image loaders, and the check of
+their arguments (public, so a DataModule can validate them when it is built, before any file is read)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from mathml._checks import check_choice, check_in_open_interval, check_nonnegative_int
+
 SPLITS = ("train", "val", "test")
 BINARIZE = (None, "threshold", "bernoulli")
 
 
-def check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+def check_split_args(
+    *, seed: int, val_fraction: float, test_fraction: float | None = None, binarize: str | None = None
+) -> None:
+    """Raise ``ValueError`` naming the argument unless the split arguments are valid.
 
-
-def check_binarize(binarize: str | None) -> None:
-    if binarize not in BINARIZE:
-        raise ValueError(f"binarize must be one of {BINARIZE}, got {binarize!r}")
-
-
-def check_seed(seed: int) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-
-
-def check_fractions(val_fraction: float, test_fraction: float) -> None:
-    """Both fractions in (0, 1), leaving some training data."""
-    check_fraction(val_fraction, "val_fraction")
-    check_fraction(test_fraction, "test_fraction")
-    if val_fraction + test_fraction >= 1.0:
-        raise ValueError(
-            f"val_fraction + test_fraction must be < 1 to leave training data, "
-            f"got {val_fraction} + {test_fraction}"
-        )
-
-
-def check_fraction(value: float, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be a number in the open interval (0, 1), got {value!r}")
+    ``seed`` an int >= 0; each fraction in (0, 1) and, when ``test_fraction`` is given,
+    ``val_fraction + test_fraction < 1`` (some training data is left); ``binarize`` in ``BINARIZE``.
+    """
+    check_nonnegative_int(seed, "seed")
+    check_in_open_interval(val_fraction, "val_fraction", 0.0, 1.0)
+    if test_fraction is not None:
+        check_in_open_interval(test_fraction, "test_fraction", 0.0, 1.0)
+        if val_fraction + test_fraction >= 1.0:
+            raise ValueError(
+                f"val_fraction + test_fraction must be < 1 to leave training data, "
+                f"got {val_fraction} + {test_fraction}"
+            )
+    check_choice(binarize, "binarize", BINARIZE)
 
 
 def split_indices(n: int, split: str, *, seed: int, val_fraction: float, test_fraction: float) -> np.ndarray:
@@ -48,9 +40,8 @@ def split_indices(n: int, split: str, *, seed: int, val_fraction: float, test_fr
     and train (the rest). The three parts are disjoint and cover ``range(n)``; each is returned
     sorted, so the same seed always gives the same examples in the same order.
     """
-    check_split(split)
-    check_seed(seed)
-    check_fractions(val_fraction, test_fraction)
+    check_choice(split, "split", SPLITS)
+    check_split_args(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
     perm = np.random.default_rng(seed).permutation(n)
     n_test = round(test_fraction * n)
     n_val = round(val_fraction * n)
@@ -66,7 +57,7 @@ def binarize_images(x: torch.Tensor, binarize: str | None, *, seed: int) -> torc
     set is static (the "stochastic binarisation" of Salakhutdinov & Murray 2008, Sec. 5, used by
     Burda et al. 2016). ``None`` returns ``x`` unchanged.
     """
-    check_binarize(binarize)
+    check_choice(binarize, "binarize", BINARIZE)
     if binarize is None:
         return x
     if binarize == "threshold":
