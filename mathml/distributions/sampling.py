@@ -6,7 +6,16 @@ global RNG need their own path. :func:`rsample` dispatches on the distribution's
 
     z = μ + L ε,   ε ~ N(0, I)   (Kingma & Welling 2014, §2.4; L = σ for diagonal Gaussians),
 
-for Gaussian families, and to inverse-CDF draws from uniforms for discrete ones (no gradient).
+for Gaussian families, and to inverse-CDF draws from uniforms for discrete ones.
+
+Two entry points, so a missing gradient is never silent:
+
+- :func:`rsample` — a reparameterised draw whose gradient reaches the parameters. It refuses
+  (``TypeError`` naming the distribution) a family without a reparameterisation, e.g.
+  ``Bernoulli`` or ``Categorical``: there a pathwise gradient does not exist, and objectives over
+  such latents need the score-function estimator (``mathml.objectives.score_function_surrogate``).
+- :func:`sample` — a draw with no gradient, for every registered family (discrete ones included).
+
 Other families plug in with the :func:`register_sampler` decorator.
 """
 
@@ -27,6 +36,10 @@ from torch.distributions import (
     TransformedDistribution,
 )
 
+from mathml._checks import check_generator
+
+__all__ = ["register_sampler", "rsample", "sample"]
+
 _Sampler = Callable[[Distribution, torch.Size, torch.Generator], torch.Tensor]
 
 
@@ -34,7 +47,7 @@ _Sampler = Callable[[Distribution, torch.Size, torch.Generator], torch.Tensor]
 def _draw(dist: Distribution, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
     supported = ", ".join(sorted(t.__name__ for t in _draw.registry if t is not object))
     raise TypeError(
-        f"rsample with a generator supports {supported}; got {type(dist).__name__}. "
+        f"a draw with a generator supports {supported}; got {type(dist).__name__}. "
         f"Pass generator=None to use its own rsample/sample, or register it with "
         f"mathml.distributions.sampling.register_sampler"
     )
@@ -45,36 +58,86 @@ def register_sampler(cls: type[Distribution]) -> Callable[[_Sampler], _Sampler]:
     return _draw.register(cls)
 
 
+def _check_dist(dist: object) -> None:
+    if not isinstance(dist, Distribution):
+        raise TypeError(f"dist must be a torch.distributions.Distribution, got {type(dist).__name__}")
+
+
+def _describe(dist: Distribution) -> str:
+    """``Independent(Bernoulli, 1)``-style name of a distribution, for error messages."""
+    if isinstance(dist, Independent):
+        return f"Independent({_describe(dist.base_dist)}, {dist.reinterpreted_batch_ndims})"
+    if isinstance(dist, TransformedDistribution):
+        return f"TransformedDistribution({_describe(dist.base_dist)})"
+    return type(dist).__name__
+
+
 def rsample(
     dist: Distribution,
     sample_shape: torch.Size | tuple[int, ...] = torch.Size(),
     *,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """A draw of shape ``(*sample_shape, *dist.batch_shape, *dist.event_shape)``.
+    """A reparameterised draw of shape ``(*sample_shape, *dist.batch_shape, *dist.event_shape)``.
+
+    Gradients flow from the draw to the distribution's parameters (z = μ + L ε, Kingma & Welling
+    2014, §2.4).
 
     Args:
-        dist: the distribution to draw from.
+        dist: the distribution to draw from; it must have a reparameterised sampler
+            (``dist.has_rsample``).
         sample_shape: leading sample dimensions, e.g. ``(S,)``.
-        generator: ``None`` uses ``dist.rsample`` (``dist.sample`` when it has no
-            reparameterisation). Otherwise the draw uses only this generator: exact
-            reparameterisation (gradients flow to the parameters) for ``Normal``,
-            ``MultivariateNormal``, ``Independent`` and ``TransformedDistribution`` over them;
-            inverse-CDF sampling (no gradient) for ``Bernoulli``, ``Categorical``,
-            ``OneHotCategorical`` and ``mathml.distributions.DiscretizedGaussian``.
+        generator: ``None`` uses ``dist.rsample``. Otherwise the draw uses only this generator
+            (exact reparameterisation for ``Normal``, ``MultivariateNormal``, ``Independent`` and
+            ``TransformedDistribution`` over them).
 
     Raises:
-        TypeError: ``dist`` is not a Distribution, or a generator was given for a type without
-            a registered sampler (the message lists the supported types).
+        TypeError: ``dist`` is not a Distribution; ``dist`` has no reparameterised sampler (e.g.
+            ``Bernoulli``, ``Categorical``: use :func:`sample` for a draw without gradient, and the
+            score-function estimator for gradients); or a generator was given for a type without a
+            registered sampler (the message lists the supported types).
     """
-    if not isinstance(dist, Distribution):
-        raise TypeError(f"dist must be a torch.distributions.Distribution, got {type(dist).__name__}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    _check_dist(dist)
+    check_generator(generator)
+    if not dist.has_rsample:
+        raise TypeError(
+            f"rsample: {_describe(dist)} has no reparameterised sampler, so a draw from it carries no "
+            f"gradient to its parameters. Use mathml.distributions.sample for a draw without gradient, "
+            f"and a score-function estimator for gradients (e.g. ELBO(estimator='score_function'))"
+        )
     shape = torch.Size(sample_shape)
     if generator is None:
-        return dist.rsample(shape) if dist.has_rsample else dist.sample(shape)
+        return dist.rsample(shape)
     return _draw(dist, shape, generator)
+
+
+def sample(
+    dist: Distribution,
+    sample_shape: torch.Size | tuple[int, ...] = torch.Size(),
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """A draw without gradient, shape ``(*sample_shape, *dist.batch_shape, *dist.event_shape)``.
+
+    Args:
+        dist: the distribution to draw from (any family; with a generator, a registered one).
+        sample_shape: leading sample dimensions, e.g. ``(S,)``.
+        generator: ``None`` uses ``dist.sample``. Otherwise the draw uses only this generator:
+            inverse-CDF draws from uniforms for ``Bernoulli``, ``Categorical``,
+            ``OneHotCategorical`` and ``mathml.distributions.DiscretizedGaussian``; the Gaussian
+            families as in :func:`rsample`, detached.
+
+    Raises:
+        TypeError: ``dist`` is not a Distribution, or a generator was given for a type without a
+            registered sampler (the message lists the supported types).
+    """
+    _check_dist(dist)
+    check_generator(generator)
+    shape = torch.Size(sample_shape)
+    with torch.no_grad():
+        if generator is None:
+            return dist.sample(shape)
+        return _draw(dist, shape, generator)
 
 
 def _standard_normal(shape: torch.Size, like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

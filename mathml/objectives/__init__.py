@@ -6,6 +6,7 @@ Every objective returns per-sample terms (a dict with the total under ``"loss"``
 from .elbo import ELBO
 from .iwae import IWAE, importance_sampled_log_likelihood
 from .kl import closed_form_kl, kl_divergence, kl_divergence_per_dim
+from .reinforce import score_function_surrogate
 
 __all__ = [
     "ELBO",
@@ -14,4 +15,5 @@ __all__ = [
     "importance_sampled_log_likelihood",
     "kl_divergence",
     "kl_divergence_per_dim",
+    "score_function_surrogate",
 ]

@@ -11,6 +11,18 @@ Inference with Inverse Autoregressive Flow", Appendix C.8) replace the KL term b
     Σ_j max(λ, E_batch[KL(q(z_j|x) ‖ p(z_j))]),
 
 so no latent dimension is pushed below λ nats.
+
+Gradient estimators of the reconstruction term E_q[log p(x|z)] with respect to q's parameters:
+
+- ``"reparameterized"`` (default): the pathwise gradient through z = μ + σ ⊙ ε (Kingma & Welling
+  2014, §2.4). A q without a reparameterisation (Bernoulli, categorical latents) is refused with a
+  ``TypeError`` naming it, never silently trained with a zero gradient.
+- ``"score_function"``: the REINFORCE estimator (Williams 1992) with the leave-one-out baseline
+  over the S draws (Kool et al. 2019; see ``mathml.objectives.reinforce``), unbiased for any q
+  whose ``log_prob`` is differentiable in its parameters, discrete latents included. Needs S ≥ 2.
+
+The KL term takes its gradient from the closed form when one is registered, else from the
+Monte-Carlo KL of ``kl_divergence`` (pathwise, or score-function for a q without rsample).
 """
 
 from __future__ import annotations
@@ -21,16 +33,14 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
-from mathml.distributions.sampling import rsample
+from mathml._checks import check_choice, check_nonnegative, check_positive_int
+from mathml.distributions.sampling import rsample, sample
 
 from ._checks import check_inputs, decode
 from .kl import closed_form_kl, factors, kl_divergence
+from .reinforce import score_function_surrogate
 
-
-def _check_beta(beta: object) -> float:
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
-        raise ValueError(f"beta must be a number >= 0, got {beta!r}")
-    return float(beta)
+ESTIMATORS = ("reparameterized", "score_function")
 
 
 class ELBO(nn.Module):
@@ -42,7 +52,11 @@ class ELBO(nn.Module):
             Needs a factorised q(z|x) and p(z) (``Independent(base, 1)``).
         analytic_kl: use the closed-form KL when one is registered (else Monte Carlo anyway).
         kl_samples: draws S_KL ≥ 1 for the Monte-Carlo KL.
-        samples: draws S ≥ 1 of z per data point for the reconstruction term.
+        samples: draws S ≥ 1 of z per data point for the reconstruction term (S ≥ 2 with
+            ``estimator="score_function"``).
+        estimator: gradient estimator of the reconstruction term, ``"reparameterized"`` (needs
+            a q with rsample) or ``"score_function"`` (REINFORCE with a leave-one-out baseline,
+            for discrete latents); see the module docstring.
     """
 
     def __init__(
@@ -52,22 +66,22 @@ class ELBO(nn.Module):
         analytic_kl: bool = True,
         kl_samples: int = 1,
         samples: int = 1,
+        estimator: str = "reparameterized",
     ) -> None:
         super().__init__()
-        self.beta = _check_beta(beta)
-        if isinstance(free_bits, bool) or not isinstance(free_bits, (int, float)) or not free_bits >= 0:
-            raise ValueError(f"free_bits must be a number >= 0 (nats per latent dimension), got {free_bits!r}")
-        for name, value in (("kl_samples", kl_samples), ("samples", samples)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        self.free_bits = float(free_bits)
+        self.beta = check_nonnegative(beta, "beta")
+        self.free_bits = check_nonnegative(free_bits, "free_bits")
         self.analytic_kl = bool(analytic_kl)
-        self.kl_samples = kl_samples
-        self.samples = samples
+        self.kl_samples = check_positive_int(kl_samples, "kl_samples")
+        self.samples = check_positive_int(samples, "samples")
+        self.estimator = check_choice(estimator, "estimator", ESTIMATORS)
+        if estimator == "score_function" and samples < 2:
+            raise ValueError(f"samples must be >= 2 with estimator='score_function' (the leave-one-out "
+                             f"baseline uses the other draws), got {samples}")
 
     def extra_repr(self) -> str:
         return (f"beta={self.beta}, free_bits={self.free_bits}, analytic_kl={self.analytic_kl}, "
-                f"kl_samples={self.kl_samples}, samples={self.samples}")
+                f"kl_samples={self.kl_samples}, samples={self.samples}, estimator={self.estimator!r}")
 
     def _kl(self, q: Distribution, p: Distribution, generator: torch.Generator | None) -> torch.Tensor:
         """Closed form when registered and wanted, else the Monte-Carlo estimate."""
@@ -102,9 +116,13 @@ class ELBO(nn.Module):
             bits); ``loss`` = −(reconstruction − β · kl_term), kl_term with free bits applied.
         """
         check_inputs(x, q_z, decoder, prior)
-        beta = self.beta if beta is None else _check_beta(beta)
-        z = rsample(q_z, (self.samples,), generator=generator)  # (S, B, d)
-        reconstruction = decode(decoder, z, x).log_prob(x).mean(0)
+        beta = self.beta if beta is None else check_nonnegative(beta, "beta")
+        if self.estimator == "reparameterized":
+            z = rsample(q_z, (self.samples,), generator=generator)  # (S, B, d)
+            reconstruction = decode(decoder, z, x).log_prob(x).mean(0)
+        else:
+            z = sample(q_z, (self.samples,), generator=generator)  # (S, B, d), no pathwise gradient
+            reconstruction = score_function_surrogate(decode(decoder, z, x).log_prob(x), q_z.log_prob(z))
 
         if self.free_bits > 0:
             try:

@@ -5,7 +5,16 @@ Closed forms come from torch's ``kl_divergence`` registry plus the pairs registe
 
     KL(q ‖ p) ≈ (1/S) Σ_s [log q(z_s) − log p(z_s)],   z_s ~ q,
 
-with reparameterised draws where q has them, so gradients flow to q's parameters.
+with reparameterised draws where q has them, so gradients flow to q's parameters. Where q has no
+reparameterisation (Bernoulli, categorical), the draws carry no gradient and the estimate is
+returned as a score-function surrogate (``score_function_surrogate``; Williams 1992): same value,
+and an unbiased gradient
+
+    ∇_φ KL = E_q[(log q_φ(z) − log p(z) − b) ∇_φ log q_φ(z)] + E_q[∇_φ log q_φ(z)],
+
+(the last term is 0 in expectation) with the leave-one-out baseline b for S ≥ 2 draws (Kool et
+al. 2019). Batch shapes are broadcast (``Distribution.expand``) before dispatch, so every
+registered closed form sees q and p of one batch shape.
 """
 
 from __future__ import annotations
@@ -14,7 +23,10 @@ import torch
 from torch.distributions import Distribution, Independent, MultivariateNormal, Normal, register_kl
 from torch.distributions import kl_divergence as _torch_kl
 
-from mathml.distributions.sampling import rsample
+from mathml._checks import check_nonnegative_int
+from mathml.distributions.sampling import _describe, rsample, sample
+
+from .reinforce import score_function_surrogate
 
 __all__ = ["closed_form_kl", "kl_divergence", "kl_divergence_per_dim"]
 
@@ -27,13 +39,28 @@ def _check(q: object, p: object, samples: int) -> None:
         raise ValueError(
             f"q and p must have the same event_shape, got {tuple(q.event_shape)} and {tuple(p.event_shape)}"
         )
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
-        raise ValueError(f"samples must be an int >= 0, got {samples!r}")
+    check_nonnegative_int(samples, "samples")
+
+
+def _broadcast(q: Distribution, p: Distribution) -> tuple[Distribution, Distribution]:
+    """q and p expanded to ``broadcast(q.batch_shape, p.batch_shape)``; ValueError if they do not broadcast."""
+    try:
+        shape = torch.broadcast_shapes(q.batch_shape, p.batch_shape)
+    except RuntimeError:
+        raise ValueError(
+            f"q and p must have broadcastable batch shapes, got {tuple(q.batch_shape)} and {tuple(p.batch_shape)}"
+        ) from None
+    return tuple(d if d.batch_shape == shape else d.expand(shape) for d in (q, p))
 
 
 def _monte_carlo(q: Distribution, p: Distribution, samples: int, generator: torch.Generator | None) -> torch.Tensor:
-    z = rsample(q, (samples,), generator=generator)
-    return (q.log_prob(z) - p.log_prob(z)).mean(0)
+    if q.has_rsample:
+        z = rsample(q, (samples,), generator=generator)
+        return (q.log_prob(z) - p.log_prob(z)).mean(0)
+    z = sample(q, (samples,), generator=generator)  # no pathwise gradient: score-function surrogate
+    log_q = q.log_prob(z)
+    return score_function_surrogate(log_q - p.log_prob(z), log_q,
+                                    baseline="leave_one_out" if samples >= 2 else "none")
 
 
 def kl_divergence(
@@ -44,16 +71,20 @@ def kl_divergence(
     Args:
         q, p: distributions with equal ``event_shape``; batch shapes broadcast.
         samples: 0 → the closed form (torch's registry plus mathml's registrations); S > 0 → the
-            Monte-Carlo mean over S draws z_s ~ q (reparameterised when q supports it).
+            Monte-Carlo mean over S draws z_s ~ q: reparameterised when q supports it, else with
+            the score-function gradient (leave-one-out baseline when S ≥ 2; see the module
+            docstring).
         generator: randomness for the Monte-Carlo draws (see ``mathml.distributions.sampling``).
 
     Returns:
         Tensor of shape ``broadcast(q.batch_shape, p.batch_shape)``.
 
     Raises:
-        ValueError: no closed form is registered for (type(q), type(p)) and ``samples == 0``.
+        ValueError: no closed form is registered for (type(q), type(p)) and ``samples == 0``; or
+            the batch shapes do not broadcast.
     """
     _check(q, p, samples)
+    q, p = _broadcast(q, p)
     if samples > 0:
         return _monte_carlo(q, p, samples, generator)
     kl = closed_form_kl(q, p)
@@ -66,7 +97,12 @@ def kl_divergence(
 
 
 def closed_form_kl(q: Distribution, p: Distribution) -> torch.Tensor | None:
-    """The registered closed form of KL(q ‖ p) (shape: broadcast batch shape), or ``None`` if none applies."""
+    """The registered closed form of KL(q ‖ p) (shape: broadcast batch shape), or ``None`` if none applies.
+
+    q and p are expanded to their broadcast batch shape before dispatch (some of torch's registered
+    forms, e.g. Bernoulli–Bernoulli, index with masks of one operand's shape and fail otherwise).
+    """
+    q, p = _broadcast(q, p)
     try:
         return _torch_kl(q, p)
     except NotImplementedError:
@@ -104,12 +140,6 @@ def factors(q: Distribution, p: Distribution) -> tuple[Distribution, Distributio
                 f"got {_describe(d)}"
             )
     return q.base_dist, p.base_dist
-
-
-def _describe(d: Distribution) -> str:
-    if isinstance(d, Independent):
-        return f"Independent({_describe(d.base_dist)}, {d.reinterpreted_batch_ndims})"
-    return type(d).__name__
 
 
 # -- closed forms registered with torch's dispatch ------------------------------------------------

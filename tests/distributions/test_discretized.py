@@ -7,7 +7,7 @@ import torch
 from torch.distributions import Independent
 
 from mathml.distributions import DiscretizedGaussian
-from mathml.distributions.sampling import rsample
+from mathml.distributions.sampling import sample
 
 F64 = torch.float64
 
@@ -77,7 +77,7 @@ def test_extreme_locs_and_scales_give_finite_log_prob_and_gradients(dtype):
 def test_sampling_mean_and_support():
     d = Independent(DiscretizedGaussian(torch.tensor([0.2, 0.9]), torch.tensor([0.3, 0.1]), 17), 1)
     n = 40000
-    x = rsample(d, (n,), generator=torch.Generator().manual_seed(0))
+    x = sample(d, (n,), generator=torch.Generator().manual_seed(0))
     assert x.shape == (n, 2)
     assert torch.equal(x * 16, (x * 16).round()) and x.min() >= 0 and x.max() <= 1
     levels = d.base_dist.enumerate_support()

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, Independent, MultivariateNormal, Normal
 
-from mathml.distributions.sampling import rsample
+from mathml.distributions.sampling import rsample, sample
 from mathml.layers import DiscretizedGaussianLikelihood, GaussianLikelihood
 from mathml.objectives import ELBO, IWAE, importance_sampled_log_likelihood, kl_divergence
 
@@ -48,7 +48,7 @@ def test_sampling_and_heads_on_cuda():
     g = torch.Generator(device=dev).manual_seed(2)
     S = torch.tensor([[2.0, 0.3], [0.3, 1.0]], device=dev)
     assert rsample(MultivariateNormal(torch.zeros(2, device=dev), S), (5,), generator=g).device.type == "cuda"
-    assert rsample(Categorical(torch.ones(3, 4, device=dev)), (5,), generator=g).shape == (5, 3)
+    assert sample(Categorical(torch.ones(3, 4, device=dev)), (5,), generator=g).shape == (5, 3)
     head = GaussianLikelihood(scale=0.5, learn_scale=True).to(dev)
     dist = head(torch.zeros(2, 1, 3, device=dev, dtype=torch.float64), torch.Size([3]))
     assert dist.base_dist.scale.device.type == "cuda" and dist.base_dist.scale.dtype == torch.float64

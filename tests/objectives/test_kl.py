@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.distributions import Bernoulli, Categorical, Independent, MultivariateNormal, Normal, StudentT
 
-from mathml.distributions.sampling import rsample
+from mathml.distributions.sampling import sample
 from mathml.objectives import closed_form_kl, kl_divergence, kl_divergence_per_dim
 
 F64 = torch.float64
@@ -106,7 +106,7 @@ def test_monte_carlo_within_four_standard_errors(name):
     S = 4000
     # Seed fixed; the tolerance is 4 standard errors, SE = (per-draw std) / sqrt(S), computed from
     # the very draws the estimator uses (same generator seed).
-    z = rsample(q, (S,), generator=torch.Generator().manual_seed(5))
+    z = sample(q, (S,), generator=torch.Generator().manual_seed(5))
     per_draw = q.log_prob(z) - p.log_prob(z)
     se = per_draw.std(0) / math.sqrt(S)
     estimate = kl_divergence(q, p, samples=S, generator=torch.Generator().manual_seed(5))
