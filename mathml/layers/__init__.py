@@ -5,9 +5,14 @@ from .decoders import ConvDecoder, MLPDecoder
 from .encoders import ConvEncoder, MLPEncoder
 from .likelihoods import BernoulliLikelihood, DiscretizedGaussianLikelihood, GaussianLikelihood
 from .mlp import MLP
+from .score_mlp import ScoreMLP
+from .time_embedding import GaussianFourierEmbedding, SinusoidalEmbedding
 
 __all__ = [
     "MLP",
+    "ScoreMLP",
+    "GaussianFourierEmbedding",
+    "SinusoidalEmbedding",
     "MLPEncoder",
     "ConvEncoder",
     "MLPDecoder",

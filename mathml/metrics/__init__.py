@@ -1,5 +1,16 @@
-"""Metrics: negative log-likelihood in nats and bits per dimension."""
+"""Metrics: negative log-likelihood in nats and bits per dimension; sample-based distances (sliced
+Wasserstein, maximum mean discrepancy)."""
 
+from .mmd import median_bandwidth, mmd_squared
 from .nll import bits_per_dim, dequantized_bits_per_dim
+from .sliced_wasserstein import random_directions, sliced_wasserstein, wasserstein_1d
 
-__all__ = ["bits_per_dim", "dequantized_bits_per_dim"]
+__all__ = [
+    "bits_per_dim",
+    "dequantized_bits_per_dim",
+    "median_bandwidth",
+    "mmd_squared",
+    "random_directions",
+    "sliced_wasserstein",
+    "wasserstein_1d",
+]
