@@ -79,3 +79,10 @@ def inverse_softplus(y: float) -> float:
     """x with softplus(x) = log(1 + eˣ) = y, for y > 0: x = y + log(1 − e^{−y}) (stable for large y)."""
     y = check_positive(y, "y")
     return y + math.log(-math.expm1(-y))
+
+
+def check_int_at_least(value: object, name: str, low: int) -> int:
+    """``value`` is an int >= ``low``; returns it."""
+    if not _is_int(value) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from mathml._checks import check_int_at_least
 from mathml.rl.mdp import TabularMDP
 
 __all__ = ["GRID_MOVES", "slippery_gridworld", "sutton_barto_4x4", "sutton_barto_5x5"]
@@ -81,8 +82,7 @@ def slippery_gridworld(
     the corner ``(L-1, L-1)``) pays +1; the goal is absorbing with zero reward. Built vectorised
     (S = 10^6 in seconds) with at most 4 successors per state-action.
     """
-    if not isinstance(L, int) or L < 2:
-        raise ValueError(f"L: expected an int >= 2, got {L!r}")
+    check_int_at_least(L, "L", 2)
     if not 0.0 <= slip <= 1.0:
         raise ValueError(f"slip: expected a probability in [0, 1], got {slip}")
     gr, gc = goal if goal is not None else (L - 1, L - 1)

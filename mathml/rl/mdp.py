@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mathml.rl._sparse import csr_from_coo, csr_from_successors, csr_nbytes, csr_select_rows
+from mathml.rl._sparse import csr_from_coo, csr_from_successors, csr_nbytes, csr_select_rows, make_csr
 
 __all__ = ["TabularMDP"]
 
@@ -67,10 +67,17 @@ class TabularMDP:
         one CSR matrix ``(S * A, S)`` with row ``s * A + a`` (see ``_sparse.py``).
     R: ``(..., S, A)`` expected reward r(s, a), or ``(..., A, S, S)`` reward r(s, a, s') reduced to
         ``sum_{s'} p(s'|s,a) r(s,a,s')`` (Sutton & Barto 2018, eq. 3.5).
-    gamma: discount in [0, 1], a float or a tensor of the batch shape. gamma = 1 is accepted here
+    gamma: discount in [0, 1], a float or a tensor of the batch shape (stored in P's dtype). gamma = 1 is accepted here
         but only finite-horizon backward induction can use it: the infinite-horizon solvers need
         the gamma-contraction (Puterman 1994, Thm 6.2.3).
     terminal: optional ``(S,)`` bool; those states become absorbing with zero reward.
+    validate: check the arrays (finite, P >= 0, rows within 1e-6 — 1e-4 below float64 — of
+        summing to one, gamma in [0, 1]) and renormalise the rows in float64 before casting back,
+        so the stored P is stochastic up to the dtype's rounding. ``validate=False`` skips both.
+
+    The stored arrays, read as exact numbers, ARE the MDP that the planners' bounds are about
+    (``mathml.rl.certificate``): any row defect left after the cast is measured and carried into
+    the bounds, never assumed away.
 
     Grid worlds also set ``grid_shape = (rows, cols)`` (states row-major) and ``grid_moves``, the
     ``(d_row, d_col)`` of each action, which plotting uses; other MDPs leave them ``None``.
@@ -124,6 +131,7 @@ class TabularMDP:
             self._make_absorbing(torch.as_tensor(terminal, device=P.device).to(torch.bool))
         if validate:
             self.validate()
+            self._normalise_rows()
 
     # -- construction helpers ------------------------------------------------------------------
     @staticmethod
@@ -181,14 +189,51 @@ class TabularMDP:
         mdp.num_states, mdp.num_actions, mdp.batch_shape = S, A, ()
         if validate:
             mdp.validate()
+            mdp._normalise_rows()
         return mdp
 
     @classmethod
-    def from_gymnasium(cls, env: Any, gamma: float = 0.99) -> TabularMDP:
-        """The MDP of a toy-text gymnasium env (``env.unwrapped.P``); see ``gymnasium_adapter``."""
-        from mathml.rl.gymnasium_adapter import from_gymnasium
+    def from_gymnasium(cls, env: Any, gamma: float = 0.99, dtype: torch.dtype = torch.float64) -> TabularMDP:
+        """The MDP of a toy-text gymnasium env (FrozenLake-v1, Taxi-v4, CliffWalking-v1).
 
-        return from_gymnasium(env, gamma=gamma)
+        env: a gymnasium env, wrapped or not, exposing ``env.unwrapped.P[s][a]`` as a list of
+        ``(probability, next_state, reward, terminated)``. Returns a dense MDP with P: (A, S, S)
+        and R: (S, A) expected rewards ``sum_{s'} p r`` (Sutton & Barto 2018, eq. 3.5); duplicate
+        outcomes are summed. Terminating transitions lead to absorbing zero-reward states (an
+        extra absorbing state S is appended when a terminal state can also be entered without
+        terminating; see ``_gymnasium.py``). Grid envs get ``grid_shape`` and ``grid_moves``.
+        """
+        from mathml.rl._gymnasium import transition_table
+
+        t = transition_table(env, dtype)
+        mdp = cls(t.P, t.R, gamma, terminal=t.terminal)
+        mdp.grid_shape, mdp.grid_moves, mdp.name = t.grid_shape, t.grid_moves, t.name
+        return mdp
+
+    def _normalise_rows(self) -> None:
+        """Divide each row of P by its sum (computed in float64, then cast back to the dtype).
+
+        Validation accepts rows within ``atol`` of summing to one; the planners' certificates are
+        about the stored P, so rows are made stochastic here, up to the dtype's rounding (the
+        defect left, about one unit roundoff, is carried into every bound). Rows already at that
+        level are left untouched.
+        """
+        S, A = self.num_states, self.num_actions
+        tol = (S + 2) * torch.finfo(self.dtype).eps
+        if self.is_sparse:
+            vals = self.P.values()
+            csr64 = make_csr(self.P.crow_indices(), self.P.col_indices(), vals.to(torch.float64), tuple(self.P.shape))
+            sums = csr64 @ torch.ones(S, dtype=torch.float64, device=self.device)
+            if not bool(((sums - 1).abs() > tol).any()):
+                return
+            counts = self.P.crow_indices().diff().to(torch.int64)
+            scaled = csr64.values() / sums.repeat_interleave(counts)
+            self.P = make_csr(self.P.crow_indices(), self.P.col_indices(), scaled.to(self.dtype), tuple(self.P.shape))
+        else:
+            sums = self.P.sum(-1, keepdim=True, dtype=torch.float64)
+            if not bool(((sums - 1).abs() > tol).any()):
+                return
+            self.P = (self.P.to(torch.float64) / sums).to(self.dtype)
 
     def _make_absorbing(self, terminal: torch.Tensor) -> None:
         S, A = self.num_states, self.num_actions
@@ -236,9 +281,8 @@ class TabularMDP:
         """A copy on ``device`` with floating dtype ``dtype`` (index arrays keep theirs)."""
         out = self.__class__.__new__(self.__class__)
         out.__dict__.update(self.__dict__)
+        out.__dict__.pop("_row_stats", None)  # measured on the old arrays
         if self.is_sparse:
-            from mathml.rl._sparse import make_csr
-
             P = self.P
             out.P = make_csr(
                 P.crow_indices().to(device), P.col_indices().to(device),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from mathml._checks import check_nonnegative_int
 from mathml.rl._checks import check_discounted, initial_values
 from mathml.rl._linear import evaluate_gauss_seidel, solve_dense
+from mathml.rl._stopping import Stopper, check_iteration_args, finish
 from mathml.rl.bellman import _gamma, greedy_policy, q_backup
 from mathml.rl.mdp import TabularMDP
-from mathml.rl.result import PlanningResult, certify
+from mathml.rl.result import PlanningResult
 
 __all__ = ["policy_iteration", "modified_policy_iteration", "policy_evaluation"]
 
@@ -40,39 +42,41 @@ def policy_iteration(
     """Policy iteration (Howard 1960; Puterman 1994, §6.4; Sutton & Barto 2018, §4.3).
 
     Repeat: improve ``pi <- argmax_a q_backup(mdp, v)``; evaluate ``v <- v_pi``. Dense MDPs (and
-    batches) evaluate exactly with ``torch.linalg.solve`` and stop when the policy is stable (the
-    values are then v* up to rounding). Sparse MDPs evaluate by certified Gauss–Seidel sweeps in
-    value order to an accuracy tied to the current optimality gap (an inexact policy iteration,
-    Puterman 1994 §6.5), and stop when the bound below is <= tol.
+    batches) evaluate exactly with ``torch.linalg.solve``; sparse MDPs by certified Gauss–Seidel
+    sweeps in value order to an accuracy tied to the current optimality gap (an inexact policy
+    iteration, Puterman 1994 §6.5).
 
-    Every result is certified by one final backup: ``error_bound = c sp(Tv - v) / 2`` with
-    ``c = gamma / (1 - gamma)`` bounds ``||V - V*||_inf`` (Puterman 1994, §6.6.3).
-    residuals[k] = that bound after improvement k (max over the batch).
+    Every iterate is certified by its backup (``mathml.rl.certificate``; Puterman 1994, §6.6.3),
+    and the planner stops when that certificate is <= tol. A dense solve whose policy is stable
+    cannot improve further: if its certificate is above tol, tol is below the dtype's rounding and
+    a ValueError says so. residuals[k] = the half-width after improvement k (max over the batch).
     """
     check_discounted(mdp, "policy_iteration")
+    tol = check_iteration_args(tol, max_iter)
     v = initial_values(mdp, v0)
-    residuals: list[float] = []
     gamma = float(mdp.gamma.max())
+    stop = Stopper(mdp, tol, "policy_iteration")
     policy = None
     for k in range(1, max_iter + 1):
-        v_mid, bound, q, _ = certify(mdp, v)
-        residuals.append(float(bound.max()))
-        new_policy = q.argmax(-1)
-        stable = policy is not None and bool((new_policy == policy).all())
-        if bool((bound <= tol).all()) or (stable and not mdp.is_sparse):
-            q = q_backup(mdp, v_mid)
-            return PlanningResult(v_mid, q, q.argmax(-1), k, residuals, bound, bool((bound <= tol).all()) or stable,
-                                  "policy_iteration")
+        q = q_backup(mdp, v)
+        tv = q.amax(-1)
+        cert = stop(v, q, tv)
+        if cert is not None:
+            return finish(mdp, cert, k, stop)
+        new_policy = greedy_policy(q, tv)
+        if policy is not None and not mdp.is_sparse and bool((new_policy == policy).all()):
+            cert = stop.final(v)  # exact evaluation of a stable policy: nothing left to improve
+            if cert.met(tol):
+                return finish(mdp, cert, k, stop)
+            raise stop.unreachable(cert)
         policy = new_policy
         if mdp.is_sparse:
             P_pi, r_pi = mdp.policy_model(policy)
-            eval_tol = max(min(tol, float(bound)) * (1 - gamma) / 4, 1e-14)
-            v = evaluate_gauss_seidel(P_pi, r_pi, gamma, q.amax(-1), tol=eval_tol)[0]
+            eval_tol = max(min(tol, stop.residuals[-1]) * (1 - gamma) / 4, 1e-14)
+            v = evaluate_gauss_seidel(P_pi, r_pi, gamma, tv, tol=eval_tol)[0]
         else:
             v = policy_evaluation(mdp, policy)
-    q = q_backup(mdp, v)
-    return PlanningResult(v, q, q.argmax(-1), max_iter, residuals, torch.full_like(mdp.gamma, float("inf")),
-                          False, "policy_iteration")
+    return finish(mdp, stop.final(v), max_iter, stop)
 
 
 def _partial_evaluation(
@@ -112,8 +116,8 @@ def modified_policy_iteration(
     ``pi <- argmax_a q_backup(mdp, v)``, then apply ``T_pi`` ``sweeps`` times (``v <- r_pi +
     gamma P_pi v``, partial evaluation). ``sweeps = 0`` is value iteration; ``sweeps -> inf``
     policy iteration. Each sweep costs one mat-vec with ``P_pi`` (1/A of a full backup), so it is
-    the fastest planner on slowly mixing MDPs and the GPU-friendly one. Stops when the certified
-    bound of ``value_iteration`` (``certify``, Puterman 1994 §6.6.3) is <= tol.
+    the fastest planner on slowly mixing MDPs and the GPU-friendly one. Stops when the
+    certificate of ``value_iteration`` (``mathml.rl.certificate``; Puterman 1994 §6.6.3) is <= tol.
 
     Converges from any v0 with ``T v0 >= v0`` (e.g. ``v0 <= min r / (1 - gamma)``; the default
     starts there), Puterman 1994 Thm 6.5.5. Returns as ``value_iteration``.
@@ -123,26 +127,25 @@ def modified_policy_iteration(
     about ``max(bytes of P_pi, 8 S A bytes)`` plus a few ``(S,)`` vectors.
     """
     check_discounted(mdp, "modified_policy_iteration")
-    if not isinstance(sweeps, int) or sweeps < 0:
-        raise ValueError(f"sweeps: expected an int >= 0, got {sweeps!r}")
+    tol = check_iteration_args(tol, max_iter)
+    check_nonnegative_int(sweeps, "sweeps")
     g = _gamma(mdp, 1)
     if v0 is None:
         r_min = mdp.R.amin(dim=(-1, -2), keepdim=False)
         v = (r_min / (1 - mdp.gamma)).unsqueeze(-1).expand(*mdp.batch_shape, mdp.num_states).clone()
     else:
         v = initial_values(mdp, v0)
-    residuals: list[float] = []
+    stop = Stopper(mdp, tol, "modified_policy_iteration")
     for k in range(1, max_iter + 1):
-        v_mid, bound, q, d = certify(mdp, v)
-        residuals.append(float(bound.max()))
-        if bool((bound <= tol).all()):
-            del q, d
-            q = q_backup(mdp, v_mid)
-            return PlanningResult(v_mid, q, q.argmax(-1), k, residuals, bound, True,
-                                  "modified_policy_iteration")
-        v = q.amax(-1)  # T v
+        q = q_backup(mdp, v)
+        tv = q.amax(-1)
+        cert = stop(v, q, tv)
+        if cert is not None:
+            del q, tv
+            return finish(mdp, cert, k, stop)
+        v = tv  # T v
         policy = greedy_policy(q, v)
-        del q, d, v_mid  # only v and policy live on: P_pi is built into the freed space
+        del q, tv  # only v and policy live on: P_pi is built into the freed space
         if not sweeps:
             continue
         P_pi, r_pi = mdp.policy_model(policy)
@@ -153,6 +156,4 @@ def modified_policy_iteration(
             for _ in range(sweeps):
                 v = r_pi + g * (P_pi @ v.unsqueeze(-1)).squeeze(-1)
         del P_pi, r_pi
-    q = q_backup(mdp, v)
-    return PlanningResult(v, q, q.argmax(-1), max_iter, residuals, torch.full_like(mdp.gamma, float("inf")),
-                          False, "modified_policy_iteration")
+    return finish(mdp, stop.final(v), max_iter, stop)

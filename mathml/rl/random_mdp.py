@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from mathml._checks import check_positive_int
 from mathml.rl.mdp import TabularMDP
 
 __all__ = ["random_sparse_mdp", "random_dense_mdp"]
@@ -25,8 +26,7 @@ def random_sparse_mdp(
     from a flat Dirichlet(1, ..., 1) (normalised Exp(1) draws), rewards r(s, a) ~ U[0, 1).
     """
     for name, v in (("num_states", num_states), ("num_actions", num_actions), ("num_successors", num_successors)):
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name}: expected a positive int, got {v!r}")
+        check_positive_int(v, name)
     if generator is not None:
         device = generator.device
     shape = (num_states, num_actions, num_successors)
@@ -48,6 +48,8 @@ def random_dense_mdp(
     dtype: torch.dtype = torch.float64,
 ) -> TabularMDP:
     """A dense random MDP ``P: (*batch_shape, A, S, S)``, rows ~ flat Dirichlet, r ~ U[0, 1)."""
+    check_positive_int(num_states, "num_states")
+    check_positive_int(num_actions, "num_actions")
     device = generator.device if generator is not None else None
     shape = (*batch_shape, num_actions, num_states, num_states)
     w = -torch.log1p(-torch.rand(shape, generator=generator, dtype=dtype, device=device))

@@ -66,7 +66,7 @@ def test_nan_and_types():
         TabularMDP(P, R, 0.9)
     with pytest.raises(TypeError, match="P: expected a floating-point dtype"):
         TabularMDP(torch.ones(1, 1, 1, dtype=torch.int64), torch.zeros(1, 1), 0.9)
-    with pytest.raises(ValueError, match="tau: expected a temperature > 0"):
+    with pytest.raises(ValueError, match="tau must be a finite number > 0"):
         soft_value_iteration(TabularMDP(*_ok(), 0.9), tau=0.0)
 
 
