@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
+from mathml._checks import check_positive_int
+
 from ._shapes import as_shape
 from .mlp import MLP
 
@@ -22,15 +24,13 @@ from .mlp import MLP
 class _Decoder(nn.Module, abc.ABC):
     def __init__(self, latent_dim: int, data_shape: Sequence[int], likelihood: nn.Module) -> None:
         super().__init__()
-        if int(latent_dim) < 1:
-            raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
         num_params = getattr(likelihood, "num_params", None)
         if not isinstance(num_params, int) or num_params < 1:
             raise TypeError(
                 f"likelihood must be a likelihood head with an int `num_params` "
                 f"(e.g. mathml.layers.BernoulliLikelihood), got {type(likelihood).__name__}"
             )
-        self.latent_dim = int(latent_dim)
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
         self.data_shape = as_shape(data_shape, "data_shape")
         self.likelihood = likelihood
 

@@ -19,12 +19,10 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
+from mathml._checks import check_positive, check_positive_int, inverse_softplus
+
 from ._shapes import as_shape, check_data
 from .mlp import MLP
-
-
-def _inverse_softplus(y: float) -> float:
-    return y + math.log(-math.expm1(-y))
 
 
 class _GaussianEncoder(nn.Module, abc.ABC):
@@ -32,17 +30,13 @@ class _GaussianEncoder(nn.Module, abc.ABC):
 
     def __init__(self, data_shape: Sequence[int], latent_dim: int, amortize_scale: bool, min_scale: float) -> None:
         super().__init__()
-        if int(latent_dim) < 1:
-            raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
-        if not min_scale > 0:
-            raise ValueError(f"min_scale must be > 0, got {min_scale}")
         self.data_shape = as_shape(data_shape, "data_shape")
-        self.latent_dim = int(latent_dim)
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
         self.amortize_scale = bool(amortize_scale)
-        self.min_scale = float(min_scale)
+        self.min_scale = check_positive(min_scale, "min_scale")
         if not self.amortize_scale:
             # Start at σ = 1 (the prior's scale).
-            self.raw_scale = nn.Parameter(torch.full((self.latent_dim,), _inverse_softplus(1.0 - self.min_scale)))
+            self.raw_scale = nn.Parameter(torch.full((self.latent_dim,), inverse_softplus(1.0 - self.min_scale)))
 
     @property
     def num_outputs(self) -> int:

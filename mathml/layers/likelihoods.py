@@ -10,25 +10,14 @@ cannot collapse (or overflow through exp) silently.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal
 
+from mathml._checks import check_int_at_least, check_positive, inverse_softplus
 from mathml.distributions.discretized import DiscretizedGaussian
-
-
-def _inverse_softplus(y: float) -> float:
-    """raw with softplus(raw) = y > 0."""
-    return y + math.log(-math.expm1(-y))
-
-
-def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
-    return float(value)
 
 
 class _LikelihoodHead(nn.Module):
@@ -88,15 +77,15 @@ class GaussianLikelihood(_LikelihoodHead):
         self, scale: float = 1.0, learn_scale: bool = False, per_dimension: bool = False, min_scale: float = 1e-3
     ) -> None:
         super().__init__()
-        self.min_scale = _positive("min_scale", min_scale)
-        scale = _positive("scale", scale)
+        self.min_scale = check_positive(min_scale, "min_scale")
+        scale = check_positive(scale, "scale")
         self.per_dimension = bool(per_dimension)
         self.learn_scale = bool(learn_scale) and not self.per_dimension
         self.num_params = 2 if self.per_dimension else 1
         if self.learn_scale:
             if not scale > self.min_scale:
                 raise ValueError(f"scale must exceed min_scale={self.min_scale} when learn_scale=True, got {scale}")
-            self.raw_scale = nn.Parameter(torch.tensor(_inverse_softplus(scale - self.min_scale)))
+            self.raw_scale = nn.Parameter(torch.tensor(inverse_softplus(scale - self.min_scale)))
         else:
             self.register_buffer("fixed_scale", torch.tensor(scale), persistent=False)
 
@@ -138,10 +127,8 @@ class DiscretizedGaussianLikelihood(_LikelihoodHead):
 
     def __init__(self, num_levels: int = 256, min_scale: float = 1e-3) -> None:
         super().__init__()
-        if isinstance(num_levels, bool) or not isinstance(num_levels, int) or num_levels < 2:
-            raise ValueError(f"num_levels must be an int >= 2, got {num_levels!r}")
-        self.num_levels = num_levels
-        self.min_scale = _positive("min_scale", min_scale)
+        self.num_levels = check_int_at_least(num_levels, "num_levels", 2)
+        self.min_scale = check_positive(min_scale, "min_scale")
 
     def forward(self, params: torch.Tensor, event_shape: Sequence[int]) -> Distribution:
         mean, raw = self._split(params, event_shape)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from mathml._checks import check_positive_int
+
 
 class MLP(nn.Sequential):
     """``Linear -> act -> ... -> Linear`` on the last dimension; any leading dims pass through.
@@ -27,17 +29,19 @@ class MLP(nn.Sequential):
         out_features: int,
         activation: type[nn.Module] = nn.SiLU,
     ) -> None:
-        widths = [in_features, *hidden, out_features]
-        if any(int(w) < 1 for w in widths):
-            raise ValueError(f"MLP widths must be >= 1, got in={in_features}, hidden={list(hidden)}, out={out_features}")
+        widths = [
+            check_positive_int(in_features, "in_features"),
+            *(check_positive_int(w, f"hidden[{i}]") for i, w in enumerate(hidden)),
+            check_positive_int(out_features, "out_features"),
+        ]
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-            layers.append(nn.Linear(int(a), int(b)))
+            layers.append(nn.Linear(a, b))
             if i < len(widths) - 2:
                 layers.append(activation())
         super().__init__(*layers)
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
+        self.in_features = in_features
+        self.out_features = out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.in_features:
