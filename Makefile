@@ -8,7 +8,7 @@ ARGS   ?=
 # pytest-xdist workers; CI machines have 2 cores.
 WORKERS ?= 2
 
-.PHONY: train test test-fast plan venv wheels clean
+.PHONY: train test test-fast plan docs venv wheels clean
 
 venv: $(STAMP)
 
@@ -25,8 +25,12 @@ train: $(STAMP)
 plan: $(STAMP)
 	$(VENV)/bin/mathml-plan $(ARGS)
 
-# Full suite, slow statistical tests included (this is what CI runs).
-test: $(STAMP)
+# The documentation site (docs/, mkdocs.yml) into site/; warnings are errors.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+# Full suite, slow statistical tests included, after the docs build (this is what CI runs).
+test: $(STAMP) docs
 	$(PY) -m pytest -n $(WORKERS) --durations=15 $(ARGS)
 
 # Quick loop while developing: skip the slow statistical tests.
@@ -42,4 +46,4 @@ wheels: $(STAMP)
 	$(PY) -m pip wheel -q --no-deps -w .wheels antlr4-python3-runtime==4.9.3 pymdptoolbox==4.0b3
 
 clean:
-	rm -rf $(VENV) outputs multirun .pytest_cache
+	rm -rf $(VENV) outputs multirun .pytest_cache site
