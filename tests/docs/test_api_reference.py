@@ -58,3 +58,21 @@ def test_every_exported_name_is_documented_as_the_runtime_object(ident, document
         # (mathml.rl.value_iteration); the docs' extension must undo that, as Python does.
         assert obj.is_module == inspect.ismodule(getattr(module, name)), (
             f"{ident}.{name}: the docs show a {obj.kind.value}, Python gives {type(getattr(module, name)).__name__}")
+
+
+SNIPPETS = [
+    pytest.param(block, id=f"{page.relative_to(ROOT / 'docs')}#{i}")
+    for page in sorted((ROOT / "docs").rglob("*.md"))
+    for i, block in enumerate(re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.M | re.S))
+]
+
+
+@pytest.mark.parametrize("block", SNIPPETS)
+def test_python_examples_in_the_docs_run(block):
+    namespace = {}
+    exec(compile(block, "<docs>", "exec"), namespace)  # an example that no longer runs fails here
+    if "terms" in namespace:  # the VAE example: the ELBO's per-sample terms and the NLL's standard error
+        terms, x = namespace["terms"], namespace["x"]
+        assert set(terms) == {"loss", "elbo", "reconstruction", "kl"}
+        assert all(v.shape == (x.shape[0],) for v in terms.values())
+        assert bool((namespace["se"] > 0).all()) and bool((namespace["log_px"] <= 0).all())  # Bernoulli: p(x) <= 1
