@@ -8,7 +8,7 @@ ARGS   ?=
 # pytest-xdist workers; CI machines have 2 cores.
 WORKERS ?= 2
 
-.PHONY: train test test-fast plan docs venv wheels clean
+.PHONY: train test test-fast plan bench-env docs venv wheels clean
 
 venv: $(STAMP)
 
@@ -45,5 +45,21 @@ wheels: $(STAMP)
 	  trampoline hydra-submitit-launcher==1.2.0 submitit mlxtend==0.25.0
 	$(PY) -m pip wheel -q --no-deps -w .wheels antlr4-python3-runtime==4.9.3 pymdptoolbox==4.0b3
 
+# Benchmark peers (diffusers, k-diffusion) for benchmarks/sampler_*.py, in .venv-bench: a venv layered
+# on .venv (a .pth runs site.addsitedir on .venv's site-packages, so torch and mathml are reused, not
+# reinstalled) with requirements-bench.txt installed --no-deps; .venv is never changed.
+BENCH_VENV := .venv-bench
+bench-env: $(BENCH_VENV)/.installed
+
+$(BENCH_VENV)/.installed: $(STAMP) requirements-bench.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv --without-pip $(BENCH_VENV)
+	echo '*' > $(BENCH_VENV)/.gitignore
+	base=$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"); \
+	  dest=$$($(BENCH_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"); \
+	  echo "import site; site.addsitedir('$$base')" > $$dest/_mathml_venv.pth
+	$(PY) -m pip --python $(BENCH_VENV)/bin/python install -q --no-deps -r requirements-bench.txt
+	$(BENCH_VENV)/bin/python -c "import diffusers, mathml; from benchmarks.peers.kdiffusion_vp import sampling_module; sampling_module()"
+	touch $@
+
 clean:
-	rm -rf $(VENV) outputs multirun .pytest_cache site
+	rm -rf $(VENV) $(BENCH_VENV) outputs multirun .pytest_cache site
