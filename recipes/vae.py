@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 import torch
 from lightning import LightningModule
 from torch import nn
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, SumMetric
 
 from mathml.distributions import rsample
 from mathml.metrics import bits_per_dim
@@ -64,8 +64,9 @@ class VAEModule(LightningModule):
                 f"kl_warmup_steps={kl_warmup_steps} needs the ELBO objective (it scales the KL term); "
                 f"got {type(objective).__name__}. Set model.kl_warmup_steps=0."
             )
-        if eval_k < 1 or eval_chunk < 1:
-            raise ValueError(f"eval_k and eval_chunk must be >= 1, got {eval_k} and {eval_chunk}")
+        if eval_k < 2 or eval_chunk < 1:
+            raise ValueError(f"eval_k must be >= 2 (its standard error needs two weights) and eval_chunk >= 1, "
+                             f"got {eval_k} and {eval_chunk}")
         self.encoder, self.decoder, self.prior, self.objective = encoder, decoder, prior, objective
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         # Plain values only: checkpoints must load with torch.load(weights_only=True).
@@ -76,6 +77,8 @@ class VAEModule(LightningModule):
         self.term_means = {"train": TermMeans(), "val": TermMeans()}
         self.test_nll = MeanMetric()
         self.test_elbo = MeanMetric()
+        self.test_nll_var = SumMetric()  # Σ_i SE_i² of the per-point estimates
+        self.test_count = SumMetric()
 
     # -- helpers ------------------------------------------------------------------------------
     def _generator(self, stage: int) -> torch.Generator:
@@ -126,21 +129,28 @@ class VAEModule(LightningModule):
         x = batch[0]
         g = self._generator(10_000 + batch_idx)
         q_z, prior = self.encoder(x), self.prior()
-        log_px = importance_sampled_log_likelihood(
-            x, q_z, self.decoder, prior, k=self.hparams.eval_k, chunk=self.hparams.eval_chunk, generator=g
+        log_px, log_px_se = importance_sampled_log_likelihood(
+            x, q_z, self.decoder, prior, k=self.hparams.eval_k, chunk=self.hparams.eval_chunk, generator=g,
+            return_stderr=True,
         )
         elbo = ELBO()(x, q_z, self.decoder, prior, generator=g)["elbo"]
         self.test_nll.update(-log_px)
+        self.test_nll_var.update(log_px_se.pow(2))
+        self.test_count.update(float(x.shape[0]))
         self.test_elbo.update(elbo)
 
     def on_test_epoch_end(self) -> None:
         nll = self.test_nll.compute()
         self.log("test/nll_nats", nll, sync_dist=False)
+        # Monte-Carlo SE of the mean of N independent per-point estimates: sqrt(Σ_i SE_i²) / N.
+        self.log("test/nll_nats_se", self.test_nll_var.compute().sqrt() / self.test_count.compute(), sync_dist=False)
         self.log("test/elbo", self.test_elbo.compute(), sync_dist=False)
         # bits/dim is honest only for a probability mass (Bernoulli, discretised Gaussian).
         if self.decoder.likelihood.discrete:
             self.log("test/bits_per_dim", bits_per_dim(nll, math.prod(self.decoder.data_shape)))
         self.test_nll.reset()
+        self.test_nll_var.reset()
+        self.test_count.reset()
         self.test_elbo.reset()
 
     def configure_optimizers(self):

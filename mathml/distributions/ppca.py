@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch.distributions import MultivariateNormal
 
+from mathml._checks import check_positive_int, check_tensor
+
 
 @dataclass(frozen=True)
 class PPCA:
@@ -58,19 +60,37 @@ class PPCA:
 def ppca_maximum_likelihood(x: torch.Tensor, q: int) -> PPCA:
     """Closed-form PPCA maximum-likelihood fit (Tipping & Bishop 1999, eq. 7-8).
 
+    The fit needs q below the rank r of the centred data: the discarded eigenvalues λ_{q+1..D} of
+    the sample covariance are then not all 0, so σ²_ML > 0. With q ≥ r they are 0 up to rounding,
+    σ²_ML → 0 and the likelihood is unbounded (a degenerate Gaussian on an r-dimensional subspace),
+    so such a fit is refused rather than returned with σ² ≈ 1e-17.
+
     Args:
-        x: data ``(N, D)``.
-        q: latent dimension, ``1 <= q < D``.
+        x: data ``(N, D)``, floating point.
+        q: latent dimension, ``1 <= q < D`` and ``q < rank(x − x̄)`` (at most N − 1).
+
+    Raises:
+        ValueError: ``x`` is not 2-D, ``q`` is out of range, or ``q`` is not below the numerical rank
+            of the centred data (``torch.linalg.matrix_rank``'s default tolerance).
     """
+    check_tensor(x, "x", shape_doc="(N, D)")
     if x.dim() != 2:
         raise ValueError(f"x must be (N, D), got {tuple(x.shape)}")
     N, D = x.shape
-    if not 1 <= q < D:
+    if not (check_positive_int(q, "q") < D):
         raise ValueError(f"q must satisfy 1 <= q < D={D}, got {q}")
     mu = x.mean(0)
-    S = (x - mu).T @ (x - mu) / N
+    centred = x - mu
+    rank = int(torch.linalg.matrix_rank(centred))
+    S = centred.T @ centred / N
     lam, U = torch.linalg.eigh(S)  # ascending
     lam, U = lam.flip(0), U.flip(1)
     sigma2 = lam[q:].mean()
+    if q >= rank:
+        raise ValueError(
+            f"q={q} must be below the rank {rank} of the centred data x − x̄ (N={N}, D={D}): the discarded "
+            f"eigenvalues are 0 up to rounding, so σ²_ML = {float(sigma2):.3g} and the likelihood is "
+            f"unbounded; choose q < {rank}"
+        )
     W = U[:, :q] * (lam[:q] - sigma2).clamp_min(0).sqrt()
     return PPCA(W=W, mu=mu, sigma2=sigma2)

@@ -2,7 +2,7 @@
 Wasserstein, maximum mean discrepancy)."""
 
 from .mmd import median_bandwidth, mmd_squared
-from .nll import bits_per_dim, dequantized_bits_per_dim
+from .nll import bits_per_dim, dequantized_bits_per_dim, uniform_dequantize
 from .sliced_wasserstein import random_directions, sliced_wasserstein, wasserstein_1d
 
 __all__ = [
@@ -12,5 +12,6 @@ __all__ = [
     "mmd_squared",
     "random_directions",
     "sliced_wasserstein",
+    "uniform_dequantize",
     "wasserstein_1d",
 ]

@@ -189,3 +189,37 @@ def test_per_dimension_kl_sums_to_the_total():
     torch.testing.assert_close(per_dim.sum(-1), kl_divergence(q, p))
     with pytest.raises(ValueError, match="factorised p"):
         kl_divergence_per_dim(q, MultivariateNormal(torch.zeros(4, dtype=F64), torch.eye(4, dtype=F64)))
+
+
+def _families():
+    """Families built from a batch shape, each with a generator-driven parameter draw."""
+    def params(shape, g, extra=()):
+        return torch.rand((*shape, *extra), dtype=F64, generator=g) * 0.8 + 0.1
+    return {
+        "bernoulli": lambda s, g: Bernoulli(probs=params(s, g)),
+        "independent-bernoulli": lambda s, g: Independent(Bernoulli(probs=params(s, g, (4,))), 1),
+        "categorical": lambda s, g: Categorical(probs=params(s, g, (3,))),
+        "normal": lambda s, g: Normal(params(s, g) - 0.5, params(s, g)),
+        "independent-normal": lambda s, g: Independent(Normal(params(s, g, (3,)), params(s, g, (3,))), 1),
+    }
+
+
+@pytest.mark.parametrize("family", list(_families()))
+@pytest.mark.parametrize("q_shape,p_shape", [((3, 2), (2,)), ((2,), (3, 2)), ((3, 1), (1, 2)), ((3, 2), ())])
+def test_batch_shapes_broadcast_before_dispatch(family, q_shape, p_shape):
+    # torch's Bernoulli–Bernoulli form crashed on q batch (3, 2) against p batch (2,); every pair must
+    # give the KL of the explicitly expanded pair, of the broadcast shape, closed form and Monte Carlo.
+    g = torch.Generator().manual_seed(11)
+    make = _families()[family]
+    q, p = make(q_shape, g), make(p_shape, g)
+    shape = torch.broadcast_shapes(q_shape, p_shape)
+    expected = torch.distributions.kl_divergence(q.expand(shape), p.expand(shape))  # torch, same shapes
+    assert expected.shape == shape
+    torch.testing.assert_close(kl_divergence(q, p), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(closed_form_kl(q, p), expected, rtol=1e-12, atol=1e-12)
+    assert kl_divergence(q, p, samples=3, generator=torch.Generator().manual_seed(0)).shape == shape
+
+
+def test_unbroadcastable_batch_shapes_are_named():
+    with pytest.raises(ValueError, match=r"broadcastable batch shapes, got \(3,\) and \(2,\)"):
+        kl_divergence(Bernoulli(torch.full((3,), 0.5)), Bernoulli(torch.full((2,), 0.5)))

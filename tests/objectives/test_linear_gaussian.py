@@ -137,3 +137,22 @@ def test_importance_sampled_log_likelihood_recovers_log_evidence(model):
     se = w.std(0) / (math.sqrt(k) * w.mean(0))
     assert ((estimate - log_px).abs() <= 4 * se).all()
     assert not estimate.requires_grad
+
+
+def test_importance_sampled_standard_error_matches_the_spread_over_repeats(model):
+    # The delta-method SE (Casella & Berger 2002, Thm 5.5.24) against the empirical std of the estimate
+    # over R independent repeats of each data point. Seed fixed; the empirical std of R near-Gaussian
+    # estimates has relative SE 1/sqrt(2R), so the ratio may differ from 1 by 4/sqrt(2R) (≈ 9% here);
+    # the delta method's own error is O(1/k) (k = 200).
+    W, mu, sigma, x = model
+    decoder, prior = _parts(W, mu, sigma)
+    R, k = 1000, 200
+    xr = x.repeat(R, 1)
+    q = _arbitrary_q(W, mu, sigma, xr, shift=1.0, inflate=1.5)
+    est, se = importance_sampled_log_likelihood(xr, q, decoder, prior, k=k, chunk=64, return_stderr=True,
+                                                generator=torch.Generator().manual_seed(1))
+    est, se = est.reshape(R, B), se.reshape(R, B)
+    ratio = se.mean(0) / est.std(0)
+    assert ((ratio - 1).abs() <= 4 / math.sqrt(2 * R)).all(), ratio
+    # And the estimate is within 4 of its reported SEs of log p(x), averaged over the repeats.
+    assert ((est.mean(0) - _log_evidence(W, mu, sigma, x)).abs() <= 4 * se.mean(0) / math.sqrt(R) + 0.01).all()
