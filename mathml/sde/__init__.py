@@ -7,6 +7,7 @@ Time runs from data (t = 0) to noise (t = T) (Song et al. 2021). A score is a ca
 
 from .base import LinearSDE, append_dims, as_time
 from .edm import EDMSDE
+from .likelihood import LikelihoodResult, log_likelihood, log_prob_to_bits_per_dim, uniform_dequantize
 from .reverse import ProbabilityFlowODE, ReverseSDE, probability_flow, reverse_sde
 from .samplers import (
     TORCHSDE_METHODS,
@@ -28,6 +29,7 @@ from .vp import VPSDE, SubVPSDE
 
 __all__ = [
     "EDMSDE",
+    "LikelihoodResult",
     "LinearSDE",
     "ProbabilityFlowODE",
     "ReverseSDE",
@@ -36,8 +38,11 @@ __all__ = [
     "VPSDE",
     "append_dims",
     "as_time",
+    "log_likelihood",
+    "log_prob_to_bits_per_dim",
     "probability_flow",
     "reverse_sde",
+    "uniform_dequantize",
     # samplers and time grids
     "TORCHSDE_METHODS",
     "ddim",
