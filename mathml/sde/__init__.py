@@ -8,6 +8,9 @@ Time runs from data (t = 0) to noise (t = T) (Song et al. 2021). A score is a ca
 from .base import LinearSDE, append_dims, as_time
 from .edm import EDMSDE
 from .likelihood import LikelihoodResult, log_likelihood, log_prob_to_bits_per_dim, uniform_dequantize
+from .fokker_planck import FokkerPlanckGrid, FokkerPlanckSolution, fokker_planck_operator, solve_fokker_planck
+from .langevin import LangevinResult, annealed_langevin, mala, ula, underdamped_langevin
+from .ou import OrnsteinUhlenbeckSDE
 from .reverse import ProbabilityFlowODE, ReverseSDE, probability_flow, reverse_sde
 from .samplers import (
     TORCHSDE_METHODS,
@@ -29,19 +32,29 @@ from .vp import VPSDE, SubVPSDE
 
 __all__ = [
     "EDMSDE",
+    "FokkerPlanckGrid",
+    "FokkerPlanckSolution",
+    "LangevinResult",
     "LikelihoodResult",
     "LinearSDE",
+    "OrnsteinUhlenbeckSDE",
     "ProbabilityFlowODE",
     "ReverseSDE",
     "SubVPSDE",
     "VESDE",
     "VPSDE",
+    "annealed_langevin",
     "append_dims",
     "as_time",
+    "fokker_planck_operator",
     "log_likelihood",
     "log_prob_to_bits_per_dim",
+    "mala",
     "probability_flow",
     "reverse_sde",
+    "solve_fokker_planck",
+    "ula",
+    "underdamped_langevin",
     "uniform_dequantize",
     # samplers and time grids
     "TORCHSDE_METHODS",
