@@ -32,7 +32,7 @@ import math
 
 import torch
 
-from mathml._checks import check_generator, check_positive_int, check_tensor
+from mathml._checks import check_generator, check_int_at_least, check_positive_int, check_tensor
 
 __all__ = ["bits_per_dim", "dequantized_bits_per_dim", "uniform_dequantize"]
 
@@ -43,9 +43,7 @@ def _check(nll_nats: object, num_dims: object) -> None:
 
 
 def _check_levels(num_levels: object) -> int:
-    if check_positive_int(num_levels, "num_levels") < 2:
-        raise ValueError(f"num_levels must be an int >= 2, got {num_levels!r}")
-    return num_levels
+    return check_int_at_least(num_levels, "num_levels", 2)
 
 
 def bits_per_dim(nll_nats: torch.Tensor, num_dims: int) -> torch.Tensor:

@@ -7,14 +7,13 @@ from collections.abc import Callable
 import torch
 from torch.distributions import Distribution
 
+from mathml._checks import check_tensor
+
 
 def check_inputs(x: object, q_z: object, decoder: object, prior: object) -> None:
     """Validate ``x: (B, *x_shape)``, ``q_z`` with batch (B,) and event (d,), a callable decoder and
     a prior with event (d,)."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a Tensor of shape (B, *x_shape), got {type(x).__name__}")
-    if x.dim() < 1:
-        raise ValueError("x must have shape (B, *x_shape), got a 0-d tensor")
+    check_tensor(x, "x", min_dim=1, shape_doc="(B, *x_shape)")
     if not isinstance(q_z, Distribution):
         raise TypeError(f"q_z must be a torch.distributions.Distribution, got {type(q_z).__name__}")
     if q_z.batch_shape != x.shape[:1] or len(q_z.event_shape) != 1:
