@@ -37,6 +37,7 @@ __all__ = [
     "VelocityPrediction",
     "data_from_score",
     "edm_coefficients",
+    "edm_output_from_score",
     "epsilon_from_score",
     "score_from_data",
     "score_from_epsilon",
@@ -121,6 +122,23 @@ def edm_coefficients(sigma: torch.Tensor, sigma_data: float) -> tuple[torch.Tens
     sd2 = sigma_data**2
     total = sigma**2 + sd2
     return sd2 / total, sigma * sigma_data / total.sqrt(), total.rsqrt(), 0.25 * torch.log(sigma)
+
+
+def edm_output_from_score(x: torch.Tensor, score: torch.Tensor, alpha_t: torch.Tensor, sigma_t: torch.Tensor,
+                          sigma_data: float) -> torch.Tensor:
+    """The raw network output F that ``EDMPreconditioning`` turns into ``score`` (the inverse of
+    Karras et al. 2022, eq. 7): with x̃ = x/α_t, σ̃ = σ_t/α_t and D = (x + σ_t² s)/α_t (Tweedie),
+
+        F = (D − c_skip(σ̃) x̃) / c_out(σ̃)        (F's training target when s is the true score, eq. 8).
+
+    Args:
+        x: (B, ...) noisy data x_t; score: (B, ...).
+        alpha_t, sigma_t: (B,) or 0-d. sigma_data: σ_data > 0.
+    """
+    a = _b(alpha_t, x)
+    c_skip, c_out, _, _ = edm_coefficients(torch.as_tensor(sigma_t / alpha_t, dtype=x.dtype, device=x.device),
+                                           check_positive(sigma_data, "sigma_data"))
+    return (data_from_score(x, score, alpha_t, sigma_t) - _b(c_skip, x) * x / a) / _b(c_out, x)
 
 
 # -- wrappers ------------------------------------------------------------------------------------

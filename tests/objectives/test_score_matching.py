@@ -26,6 +26,7 @@ from mathml.objectives import (
     VelocityPrediction,
     data_from_score,
     edm_coefficients,
+    edm_output_from_score,
     epsilon_from_score,
     score_from_data,
     score_from_epsilon,
@@ -191,13 +192,11 @@ def test_wrappers_turn_oracle_predictions_into_the_exact_score(sde):
     sd = 0.5
 
     def edm_net(x_in, c_noise):
-        st = torch.exp(4 * c_noise)
-        c_skip, c_out, c_in, _ = edm_coefficients(st, sd)
-        x_tilde = x_in / c_in[:, None]
+        st = torch.exp(4 * c_noise)  # c_noise = ¼ ln σ̃
         t_ = sde.t_from_log_snr(-2 * torch.log(st))
-        a = sde.alpha_sigma(t_)[0]
-        d_exact = data_from_score(a[:, None] * x_tilde, score(a[:, None] * x_tilde, t_), *sde.alpha_sigma(t_))
-        return (d_exact - c_skip[:, None] * x_tilde) / c_out[:, None]
+        a, sg = sde.alpha_sigma(t_)
+        x_noisy = a[:, None] * x_in / edm_coefficients(st, sd)[2][:, None]  # x = α x̃, x̃ = x_in / c_in
+        return edm_output_from_score(x_noisy, score(x_noisy, t_), a, sg, sd)
 
     torch.testing.assert_close(EDMPreconditioning(edm_net, sde, sigma_data=sd)(x, t), exact, rtol=1e-7, atol=1e-7)
 
