@@ -49,7 +49,11 @@ def test_fixed_and_learned_shared_scale():
     dist = learned(torch.zeros(2, 1, *EVENT, dtype=torch.float64), EVENT)
     assert dist.base_dist.scale.dtype == torch.float64
     dist.log_prob(torch.ones(2, *EVENT, dtype=torch.float64)).sum().backward()
-    assert learned.raw_scale.grad is not None
+    # Σ over 2 × 12 values of log N(1; 0, σ²) = −log σ − 1/(2σ²) − ½ log 2π, σ = softplus(raw) + σ_min:
+    # d/d raw = 24 (−1/σ + 1/σ³) sigmoid(raw).
+    sigma, raw = learned.sigma.item(), learned.raw_scale.item()
+    expected = 24 * (-1 / sigma + 1 / sigma**3) * torch.sigmoid(torch.tensor(raw, dtype=torch.float64)).item()
+    assert learned.raw_scale.grad.item() == pytest.approx(expected, rel=1e-12)
 
 
 def test_learned_scales_never_fall_below_min_scale():

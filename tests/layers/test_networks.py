@@ -64,7 +64,17 @@ def test_shape_errors_name_expected_shape():
         MLPDecoder(3, [1, 8, 8], torch.nn.Identity())
 
 
-def test_heads_declare_whether_they_are_a_probability_mass():
-    # bits/dim is reported only for masses; a Gaussian density on [0, 1] data is not one.
-    assert BernoulliLikelihood.discrete and DiscretizedGaussianLikelihood.discrete
-    assert not GaussianLikelihood.discrete
+@pytest.mark.parametrize(
+    ("head", "levels"),
+    [(BernoulliLikelihood(), 2), (DiscretizedGaussianLikelihood(17), 17), (GaussianLikelihood(scale=0.05), 17)],
+)
+def test_heads_declare_whether_they_are_a_probability_mass(head, levels):
+    # bits/dim is reported only for masses. A mass sums to 1 over the value grid k / (L - 1) of one
+    # pixel; a density (the Gaussian, σ = 0.05, grid spacing 1/16) does not, so `discrete` must say so.
+    event = torch.Size([1, 1, 1])
+    params = torch.randn(5, head.num_params, *event, generator=torch.Generator().manual_seed(0))
+    dist = head(params, event)
+    grid = torch.arange(levels, dtype=torch.float32) / (levels - 1)
+    total = torch.stack([dist.log_prob(v.expand(5, *event)).exp() for v in grid]).sum(0)
+    is_mass = bool(torch.allclose(total, torch.ones(5), atol=1e-5))
+    assert head.discrete == is_mass, total
