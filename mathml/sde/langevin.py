@@ -101,8 +101,10 @@ def ula(
     """
     _check_common(x0, step_size, n_steps, generator, burn_in, thin)
     x, kept, scale = x0, [], math.sqrt(2.0 * step_size)
+    xi = torch.empty_like(x0)  # one noise buffer, refilled each step: fewer allocations per step
     for k in range(1, n_steps + 1):
-        x = x + step_size * score(x) + scale * _noise(x, generator)
+        torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device, out=xi)
+        x = torch.add(x, score(x), alpha=step_size).add_(xi, alpha=scale)
         if _keep(k, burn_in, thin):
             kept.append(x)
     h = torch.full(x0.shape[:1], step_size, dtype=x0.dtype, device=x0.device)
