@@ -11,7 +11,7 @@ experiment. For each k and estimator, R independent gradient estimates of the su
 Σ_n L_k(x_n) are taken side by side (every repeat holds its own copy of the parameters, so one
 backward pass gives R independent gradients), and
 
-    SNR = |mean| / std over the R repeats           (Rainforth et al. 2018, eq. 6),
+    SNR = |mean| / std over the R repeats           (the definition of Rainforth et al. 2018),
 
 per parameter, averaged over the encoder parameters φ = (A, b) and over the prior mean θ = μ.
 IWAE's encoder SNR falls like O(1/√k) (their Theorem 1); DReG's (Tucker et al. 2019, eq. 8) does

@@ -19,7 +19,7 @@ score-function term of that gradient with a second reparameterisation:
 
 where log w_i = log p(x, z_i) − log q_φ(z_i|x) is differentiated through z_i = z(ε_i, φ) only (φ
 held fixed inside log q_φ). Its SNR grows with k. The decoder (and prior) gradient is unchanged,
-the standard Σ_i w̃_i ∇_θ log w_i (Burda et al. 2016, eq. 14).
+the standard Σ_i w̃_i ∇_θ log w_i (Burda et al. 2016, §3).
 
 Standard error of the log-likelihood estimate. For log p̂(x) = log ŵ̄, ŵ̄ = (1/k) Σ_i w_i, the
 first-order delta method (Casella & Berger 2002, Theorem 5.5.24) with Var(ŵ̄) ≈ s_w²/k gives
@@ -63,10 +63,9 @@ def _dreg_log_weights(
     - into φ directly through log q_φ(z_i): none. log q_φ(z) − [log q_φ(z̄) − stop(log q_φ(z̄))]
       with z̄ = stop(z) keeps the value and the path through z, and cancels the direct term.
     """
-    z_bar = z.detach()
-    log_q_bar = q_z.log_prob(z_bar)
     if not z.requires_grad:  # nothing reaches φ through z (e.g. under no_grad): plain weights
         return _log_weights(x, q_z, decoder, prior, z)
+    log_q_bar = q_z.log_prob(z.detach())
     weights: dict[str, torch.Tensor] = {}
     z = z.clone()  # a node of its own, so the hook sees only the gradient of this objective
     z.register_hook(lambda grad: grad * weights["w"].unsqueeze(-1))
@@ -85,7 +84,7 @@ class IWAE(nn.Module):
     Args:
         k: number of importance samples k ≥ 1; k = 1 is the single-sample ELBO estimate.
         estimator: gradient of the inference network. ``"standard"``: the reparameterised
-            gradient of L_k (Burda et al. 2016, eq. 14). ``"dreg"``: the doubly reparameterised
+            gradient of L_k (Burda et al. 2016, §3). ``"dreg"``: the doubly reparameterised
             gradient (Tucker et al. 2019, eq. 8), unbiased for the same ∇_φ L_k and with an SNR that
             grows with k (see the module docstring). The value of the bound and the decoder's
             gradient are the same for both.

@@ -15,7 +15,7 @@ uses only the other draws, so it is independent of z_s and the estimator
     ĝ = (1/S) Σ_s [∇_φ f(z_s) + (f(z_s) − b_s) ∇_φ log q_φ(z_s)]
 
 stays unbiased (Kool, van Hoof & Welling 2019, "Buy 4 REINFORCE samples, get a baseline for
-free!", §2; the multi-sample form of the baselines of Mnih & Gregor 2014, NVIL, §3.1, with the
+free!"; the multi-sample form of the baselines of Mnih & Gregor 2014, NVIL, §3.1, with the
 baseline estimated from the other samples instead of a learned network). Since
 (f_s − b_s) = S/(S−1) · (f_s − f̄), this is (1/(S−1)) Σ_s (f_s − f̄) ∇ log q(z_s) plus the
 pathwise term.

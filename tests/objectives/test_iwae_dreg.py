@@ -32,7 +32,7 @@ def _gradients(R: int, k: int, estimator: str, seed: int):
 
 
 def _snr(g: torch.Tensor) -> torch.Tensor:
-    """|mean| / std over repeats, per parameter (Rainforth et al. 2018, eq. 6)."""
+    """|mean| / std over repeats, per parameter (the definition of Rainforth et al. 2018)."""
     return g.mean(0).abs() / g.std(0)
 
 
