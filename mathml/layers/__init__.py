@@ -2,6 +2,7 @@
 and the likelihood heads that turn decoder outputs into distributions."""
 
 from .decoders import ConvDecoder, MLPDecoder
+from .energy import EnergyMLP
 from .encoders import ConvEncoder, MLPEncoder
 from .likelihoods import BernoulliLikelihood, DiscretizedGaussianLikelihood, GaussianLikelihood
 from .mlp import MLP
@@ -11,6 +12,7 @@ from .time_embedding import GaussianFourierEmbedding, SinusoidalEmbedding
 __all__ = [
     "MLP",
     "ScoreMLP",
+    "EnergyMLP",
     "GaussianFourierEmbedding",
     "SinusoidalEmbedding",
     "MLPEncoder",

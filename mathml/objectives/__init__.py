@@ -3,6 +3,7 @@
 Every objective returns per-sample terms (a dict with the total under ``"loss"``); recipes reduce.
 """
 
+from .contrastive_divergence import ContrastiveDivergence, ReplayBuffer
 from .denoising import DenoisingScoreMatching
 from .elbo import ELBO
 from .iwae import IWAE, importance_sampled_log_likelihood
@@ -35,6 +36,7 @@ from .weighting import (
 )
 
 __all__ = [
+    "ContrastiveDivergence",
     "DataPrediction",
     "DenoisingScoreMatching",
     "EDMPreconditioning",
@@ -46,6 +48,7 @@ __all__ = [
     "LogSNRUniformTime",
     "Projection",
     "RademacherProjection",
+    "ReplayBuffer",
     "SigmaSquaredWeighting",
     "SlicedScoreMatching",
     "TimeDistribution",
