@@ -14,7 +14,11 @@ estimate ∇·v ≈ εᵀ (∂v/∂x) ε (Hutchinson 1989; Grathwohl et al. 2019
 one hard trajectory among many is under-resolved (on the 10-D benchmark, ``benchmarks/likelihood.py``,
 the worst of 256 points was off by 0.03 nats at rtol = atol = 1e-5 while the mean error was 6e-4).
 By default the step is accepted only when every sample's own error (RMS over its coordinates,
-and its log-density) is within tolerance, which bounds the worst point instead of the average.
+and its log-density) is within tolerance, which bounds the worst point instead of the average
+(same benchmark, VP, rtol = atol = 1e-5: worst point 1.2e-3 nats with 164 evaluations instead of
+0.03 with 110). For errors below ~1e-5 nats the 8th-order ``method="dopri8"`` needs fewer
+evaluations than dopri5 (VP: 5e-6 worst-point error in 288 evaluations at 1e-5; dopri5 needs
+350 at 1e-7 for 2.5e-6).
 
 The ODE is integrated from t_min to T with torchdiffeq (``options["step_t"]`` holds the end point so the
 adaptive solver never evaluates the score beyond T: ENV.md gotcha 13).
