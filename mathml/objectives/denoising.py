@@ -6,8 +6,8 @@ through Stochastic Differential Equations", ICLR, eq. 7) is
     J(θ) = E_{t ~ q} λ(t) E_{x₀} E_{x_t | x₀} ‖ s_θ(x_t, t) − ∇ log p_{0t}(x_t | x₀) ‖²,
 
 with x_t = α_t x₀ + σ_t ε, ε ~ N(0, I), and ∇ log p_{0t}(x_t | x₀) = −ε/σ_t. Denoising score
-matching (Vincent 2011, "A Connection Between Score Matching and Denoising Autoencoders", eq. 11
-and §4.2) makes its minimiser the marginal score ∇ log p_t. The per-sample estimate is
+matching (Vincent 2011, "A Connection Between Score Matching and Denoising Autoencoders",
+§4.2) makes its minimiser the marginal score ∇ log p_t. The per-sample estimate is
 
     loss = w(t) ‖ σ_t s_θ(x_t, t) + ε ‖²,      w(t) = λ(t) / σ_t²,
 
@@ -81,7 +81,7 @@ class DenoisingScoreMatching(nn.Module):
         importance ratio when enabled); ``t``, the times drawn.
     """
 
-    def __init__(self, sde: LinearSDE, *, weighting: Weighting | Callable = None,
+    def __init__(self, sde: LinearSDE, *, weighting: Weighting | Callable | None = None,
                  time_distribution: TimeDistribution | None = None, t_min: float | None = None,
                  importance_weighted: bool = False) -> None:
         super().__init__()

@@ -108,7 +108,8 @@ def log_likelihood(sde: LinearSDE, score: Score, x: torch.Tensor, *, exact_trace
                    prior_log_prob: Callable[[torch.Tensor], torch.Tensor] | None = None, method: str = "dopri5",
                    options: dict | None = None, per_sample_error: bool = True) -> LikelihoodResult:
     """log p_{t_min}(x) in nats by the instantaneous change of variables along the probability-flow
-    ODE (module docstring). Evaluation only: no gradient flows to the score's parameters.
+    ODE (module docstring). Evaluation only: no gradient flows to the score's parameters; works
+    inside ``torch.inference_mode()`` too.
 
     Args:
         sde: the forward LinearSDE.
@@ -168,7 +169,10 @@ def log_likelihood(sde: LinearSDE, score: Score, x: torch.Tensor, *, exact_trace
         opts.setdefault("step_t", grid[1:])
         if per_sample_error:
             opts.setdefault("norm", _per_sample_norm)
-    with torch.no_grad():
+    # The divergence needs autograd even under torch.inference_mode() (e.g. Lightning's test loop):
+    # leave inference mode and work on an ordinary copy of x.
+    with torch.inference_mode(False), torch.no_grad():
+        y0 = y0.clone()
         xs, deltas = torchdiffeq.odeint(dyn, (y0, torch.zeros(b, dtype=x.dtype, device=x.device)), grid,
                                         rtol=rtol, atol=atol, method=method, options=opts)
     latent = xs[-1].reshape(x.shape)

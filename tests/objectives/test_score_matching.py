@@ -226,7 +226,7 @@ def test_edm_coefficients_match_table_1_and_unit_variance_conditions():
     torch.testing.assert_close(c_in**2 * (sd**2 + sigma**2), torch.ones_like(sigma))
     torch.testing.assert_close(((1 - c_skip) ** 2 * sd**2 + c_skip**2 * sigma**2) / c_out**2, torch.ones_like(sigma))
     torch.testing.assert_close(c_noise, torch.log(sigma) / 4)
-    # c_skip minimises c_out (App. B.6, eq. 131): ∂/∂c_skip of the target variance vanishes there.
+    # c_skip minimises c_out (App. B.6): ∂/∂c_skip of the target variance vanishes there.
     torch.testing.assert_close(-(1 - c_skip) * sd**2 + c_skip * sigma**2, torch.zeros_like(sigma), rtol=0, atol=1e-12)
 
 

@@ -120,6 +120,17 @@ def test_uniform_dequantize_stays_in_its_cell():
     torch.testing.assert_close(torch.floor(y * levels), torch.round(x * (levels - 1)))
 
 
+def test_log_likelihood_runs_under_inference_mode():
+    # Lightning's test loop runs in inference mode; the divergence still needs autograd.
+    sde, gm = VPSDE(), mixture(2)
+    x = gm.sample(4, generator=torch.Generator().manual_seed(0))
+    ref = log_likelihood(sde, gm.score_fn(sde), x, exact_trace=True, rtol=1e-6, atol=1e-6)
+    with torch.inference_mode():
+        x_inf = x.clone()
+        res = log_likelihood(sde, gm.score_fn(sde), x_inf, exact_trace=True, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(res.log_prob, ref.log_prob)
+
+
 def test_log_likelihood_validates_its_arguments():
     sde, gm = VPSDE(), mixture(2)
     x, score = gm.sample(2), gm.score_fn(sde)
