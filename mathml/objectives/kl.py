@@ -50,7 +50,14 @@ def _broadcast(q: Distribution, p: Distribution) -> tuple[Distribution, Distribu
         raise ValueError(
             f"q and p must have broadcastable batch shapes, got {tuple(q.batch_shape)} and {tuple(p.batch_shape)}"
         ) from None
-    return tuple(d if d.batch_shape == shape else d.expand(shape) for d in (q, p))
+    return tuple(d if d.batch_shape == shape else _expand(d, shape) for d in (q, p))
+
+
+def _expand(d: Distribution, shape: torch.Size) -> Distribution:
+    try:
+        return d.expand(shape)
+    except NotImplementedError:  # a family without expand: its own KL form must broadcast
+        return d
 
 
 def _monte_carlo(q: Distribution, p: Distribution, samples: int, generator: torch.Generator | None) -> torch.Tensor:

@@ -70,8 +70,17 @@ def test_gaussian_moments_within_standard_errors():
 
 
 def test_without_generator_uses_the_distribution_itself():
-    assert rsample(Normal(0.0, 1.0), (3,)).shape == (3,)
-    assert sample(Bernoulli(0.5), (3,)).shape == (3,)
+    loc = torch.tensor([0.5, -1.0], requires_grad=True)
+    d = Normal(loc, 2.0)
+    torch.manual_seed(0)
+    z = rsample(d, (3,))
+    torch.manual_seed(0)
+    torch.testing.assert_close(z, d.rsample((3,)))
+    assert z.requires_grad
+    torch.manual_seed(1)
+    b = sample(Bernoulli(torch.full((4,), 0.3)), (3,))
+    torch.manual_seed(1)
+    assert torch.equal(b, Bernoulli(torch.full((4,), 0.3)).sample((3,)))
 
 
 def test_unsupported_type_lists_supported_ones():
