@@ -4,10 +4,12 @@ the SDE's own closed forms (σ̃ = σ/α for Karras, λ = log SNR for the log-SN
 import pytest
 import torch
 
-from mathml.sde import EDMSDE, VESDE, VPSDE, SubVPSDE, karras_grid, log_snr_grid, uniform_grid
+import math
+
+from mathml.sde import EDMSDE, VESDE, VPSDE, SubVPSDE, karras_grid, log_snr_grid, uniform_grid, warped_log_snr_grid
 
 SDES = [VPSDE(), SubVPSDE(), VESDE(), EDMSDE()]
-SCHEDULES = [uniform_grid, karras_grid, log_snr_grid]
+SCHEDULES = [uniform_grid, karras_grid, log_snr_grid, warped_log_snr_grid]
 
 
 @pytest.mark.parametrize("sde", SDES, ids=lambda s: type(s).__name__)
@@ -46,6 +48,22 @@ def test_karras_grid_follows_eq5_in_scaled_noise(sde, rho):
     i = torch.arange(n + 1, dtype=torch.float64) / n
     want = (s_max ** (1 / rho) + i * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho
     torch.testing.assert_close(got, want, rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("sde", SDES, ids=lambda s: type(s).__name__)
+def test_warped_log_snr_grid_steps_follow_the_warp(sde):
+    n, w = 40, 0.3
+    torch.testing.assert_close(warped_log_snr_grid(sde, n, warp=0.0, dtype=torch.float64),
+                               log_snr_grid(sde, n, dtype=torch.float64), rtol=1e-12, atol=1e-12)
+    lam = sde.log_snr(warped_log_snr_grid(sde, n, warp=w, dtype=torch.float64))
+    steps = lam[1:] - lam[:-1]
+    uniform = (lam[-1] - lam[0]) / n
+    # the step over [u, u + 1/N] is the integral of 1 + w cos(2πu′) times the uniform step
+    u = torch.arange(n, dtype=torch.float64) / n
+    want = uniform * (1 + w * n / (2 * math.pi) * (torch.sin(2 * math.pi * (u + 1 / n)) - torch.sin(2 * math.pi * u)))
+    torch.testing.assert_close(steps, want, rtol=1e-8, atol=1e-9)
+    with pytest.raises(ValueError, match="warp"):
+        warped_log_snr_grid(sde, n, warp=1.0)
 
 
 def test_karras_grid_is_the_edm_schedule_for_edmsde():

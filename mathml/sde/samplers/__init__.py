@@ -15,6 +15,7 @@ Each declares ``.order`` (strong order for SDE methods, global order for ODE met
 | ``ddim`` | DDIM (η = 0: exponential Euler in λ) | 1 | 1 |
 | ``dpm_solver_2m``, ``dpm_solver_3m`` | DPM-Solver++ multistep | 2, 3 | 1 |
 | ``edm_stochastic`` | Karras Alg. 2 (churn) | 2 (S_churn = 0) | 2 |
+| ``exponential_adams`` | exponential Adams PEC in λ (UniPC-type) | k + 1 with corrector (default 4) | 1 |
 """
 
 from ._common import nfe
@@ -22,6 +23,7 @@ from .ddim import ddim
 from .dpm_solver import dpm_solver_2m, dpm_solver_3m
 from .edm import edm_stochastic
 from .euler_maruyama import euler_maruyama
+from .exponential_adams import exponential_adams
 from .predictor_corrector import predictor_corrector
 from .probability_flow import pf_ode_dopri5, pf_ode_euler, pf_ode_heun
 from .torchsde_methods import TORCHSDE_METHODS, torchsde_sampler
@@ -33,6 +35,7 @@ __all__ = [
     "dpm_solver_3m",
     "edm_stochastic",
     "euler_maruyama",
+    "exponential_adams",
     "nfe",
     "pf_ode_dopri5",
     "pf_ode_euler",
