@@ -43,8 +43,17 @@ def test_default_experiment_trains_from_the_command_line(tmp_path):
 def test_large_seeds_train(compose_train):
     from scripts.train import train
 
-    m = train(compose_train("seed=123456789", *FAST))
+    cfg = compose_train("seed=123456789", *FAST)
+    m = train(cfg)
     assert torch.isfinite(torch.tensor(m["test/nll_nats"]))
+    # Step values (written straight to the loggers) and epoch means both reach the CSV log.
+    import csv
+
+    rows = list(csv.DictReader(open(Path(cfg.paths.output_dir) / "logs" / "csv" / "metrics.csv")))
+    step_rows = [r for r in rows if r.get("train/loss_step")]
+    assert [r["step"] for r in step_rows] == ["0"] and step_rows[0]["epoch"] == "0"  # log_every_n_steps=10, 3 steps
+    assert float(step_rows[0]["train/loss_step"]) > 0
+    assert [r for r in rows if r.get("train/loss")] and [r for r in rows if r.get("val/loss")]
 
 
 def test_config_typo_exits_nonzero_naming_the_key(tmp_path):

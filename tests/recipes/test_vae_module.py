@@ -42,3 +42,30 @@ def test_warmup_needs_the_elbo_and_eval_k_is_positive():
         VAEModule(*_parts(), IWAE(k=2), optimizer=partial(torch.optim.Adam), kl_warmup_steps=3)
     with pytest.raises(ValueError, match="eval_k"):
         VAEModule(*_parts(), ELBO(), optimizer=partial(torch.optim.Adam), eval_k=0)
+
+
+class _ListLogger:
+    def __init__(self):
+        self.calls = []
+
+    def log_metrics(self, metrics, step):
+        self.calls.append((step, metrics))
+
+
+def test_step_values_go_to_every_logger_and_a_non_finite_loss_stops_training():
+    from types import SimpleNamespace
+
+    module = VAEModule(*_parts(), ELBO(), optimizer=partial(torch.optim.Adam))
+    loggers = [_ListLogger(), _ListLogger()]
+    trainer = SimpleNamespace(loggers=loggers, progress_bar_callback=None, current_epoch=3, global_step=20)
+    terms = {"loss": torch.tensor([1.0, 3.0]), "kl": torch.tensor([0.5, 0.5])}
+    means = module.term_means["train"].update(terms)  # names sorted: kl, loss
+    with patch.object(VAEModule, "trainer", new_callable=PropertyMock, return_value=trainer), \
+            patch.object(VAEModule, "loggers", new_callable=PropertyMock, return_value=loggers), \
+            patch.object(VAEModule, "current_epoch", new_callable=PropertyMock, return_value=3), \
+            patch.object(VAEModule, "global_step", new_callable=PropertyMock, return_value=20):
+        module._log_step(means)
+        assert [c for lg in loggers for c in lg.calls] == 2 * [(20, {"train/kl_step": 0.5, "train/loss_step": 2.0,
+                                                                     "epoch": 3})]
+        with pytest.raises(FloatingPointError, match="non-finite training loss .* at step 20"):
+            module._log_step(torch.tensor([0.5, float("nan")]))
