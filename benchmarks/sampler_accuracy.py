@@ -1,10 +1,13 @@
 """Few-step sampler accuracy: mathml's samplers vs diffusers' and k-diffusion's, side by side in
-one run, on the exact score of the issue-6 target (``sampler_common``: 8-component 2-D Gaussian
+one run (diffusers' UniPCMultistepScheduler added as the peer of mathml's UniPC-type
+``exponential_adams``), on the exact score of the issue-6 target (``sampler_common``: 8-component 2-D Gaussian
 mixture, means on a radius-4 circle, std 0.3, under ``VPSDE()``), at 10, 20 and 50 score
 evaluations (NFE). CPU, float64 (diffusers' schedulers keep their σ̃ grid and step in float32).
 
 Every sampler solves the same problem: start at t = T = 1 from x_T ~ N(0, I) (the same draws for
-all) and stop at t_end = ``VPSDE().t_min`` = 1e-3, no denoising step. The peers' own times are
+all) and stop at t_end = ``VPSDE().t_min`` = 1e-3, no denoising step (except two diffusers rows
+that can only end at t = 0 — EulerAncestralDiscreteScheduler, and DPM-Solver's SDE variant with its
+default end — whose target is then the data's own spread 0.3). The peers' own times are
 derived from their noise levels (``benchmarks/peers``); diffusers' float32 ᾱ puts its start and
 end ~3e-8 and ~2e-7 away from 1 and 1e-3, and its reference is built for exactly those times.
 
@@ -23,7 +26,7 @@ a selection on this target that can only favour the peers.
     .venv-bench/bin/python benchmarks/sampler_accuracy.py --out benchmarks/results/sampler_accuracy.json
 
 (--n-det: starting points for the deterministic metric, default 2000; --n-stoch: samples for
-the spread, default 100000; --nfe: budgets, default 10 20 50; --markdown: print RESULTS tables.)
+the spread, default 30000; --nfe: budgets, default 10 20 50; --markdown: print RESULTS tables.)
 One thread (torch.set_num_threads(1)).
 """
 
@@ -84,6 +87,7 @@ def kdiffusion_run(name, kind, per_step=1, **kwargs):
 
 DETERMINISTIC = {
     # side, label -> runner
+    ("mathml", "exponential_adams (warped log-SNR grid)"): ours(S.exponential_adams),
     ("mathml", "dpm_solver_3m (log-SNR grid)"): ours(S.dpm_solver_3m),
     ("mathml", "dpm_solver_2m (log-SNR grid)"): ours(S.dpm_solver_2m),
     ("mathml", "ddim (log-SNR grid)"): ours(S.ddim),
@@ -92,6 +96,8 @@ DETERMINISTIC = {
     ("diffusers", "DPMSolverMultistepScheduler"): diffusers_run("dpmsolver_multistep"),
     ("diffusers", "DPMSolverMultistepScheduler (Karras σ)"): diffusers_run("dpmsolver_multistep", use_karras_sigmas=True),
     ("diffusers", "DPMSolverMultistepScheduler (Lu λ)"): diffusers_run("dpmsolver_multistep", use_lu_lambdas=True),
+    ("diffusers", "UniPCMultistepScheduler"): diffusers_run("unipc_multistep"),
+    ("diffusers", "UniPCMultistepScheduler (order 3)"): diffusers_run("unipc_multistep", solver_order=3),
     ("diffusers", "DDIMScheduler"): diffusers_run("ddim"),
     ("diffusers", "EulerDiscreteScheduler"): diffusers_run("euler"),
     ("diffusers", "EulerDiscreteScheduler (Karras σ)"): diffusers_run("euler", use_karras_sigmas=True),
@@ -108,12 +114,26 @@ STOCHASTIC = {
     ("mathml", "edm_stochastic (Karras ρ=7, EDM churn)"): ours(S.edm_stochastic, **EDM_CHURN),
     ("diffusers", "DDIMScheduler η=1"): diffusers_run("ddim", eta=1.0),
     ("diffusers", "DPMSolverMultistepScheduler sde-dpmsolver++"): diffusers_run("dpmsolver_multistep", algorithm_type="sde-dpmsolver++"),
+    # its library default end (σ̃ = 0, t = 0: the last step returns x̂₀ and is first order); with the
+    # sigma_min end above and >= 15 steps diffusers takes a second-order stochastic last step
+    ("diffusers", "DPMSolverMultistepScheduler sde-dpmsolver++ (ends at t = 0)"): diffusers_run(
+        "dpmsolver_multistep", algorithm_type="sde-dpmsolver++", final_sigmas_type="zero"),
     ("diffusers", "EulerAncestralDiscreteScheduler"): diffusers_run("euler_ancestral"),
     ("k-diffusion", "sample_euler_ancestral (karras)"): kdiffusion_run("sample_euler_ancestral", "karras"),
     ("k-diffusion", "sample_dpmpp_2m_sde (karras)"): kdiffusion_run("sample_dpmpp_2m_sde", "karras"),
     ("k-diffusion", "sample_dpmpp_2m_sde (exponential)"): kdiffusion_run("sample_dpmpp_2m_sde", "exponential"),
     ("k-diffusion", "sample_heun (karras, EDM churn)"): kdiffusion_run("sample_heun", "karras", per_step=2, **EDM_CHURN),
 }
+
+
+# The same method on the same grid in two libraries: they must agree to rounding (a check of the
+# adapters and of the exact-time mapping). diffusers' DDIM and Euler are both Euler in (x̃, σ̃) on
+# the same trailing grid (in float32).
+CROSS_CHECKS = [
+    (("mathml", "pf_ode_heun (Karras ρ=7)"), ("k-diffusion", "sample_heun (karras)")),
+    (("mathml", "ddim (log-SNR grid)"), ("k-diffusion", "sample_euler (exponential)")),
+    (("diffusers", "DDIMScheduler"), ("diffusers", "EulerDiscreteScheduler")),
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,7 +157,7 @@ def accuracy(nfes, n_det, n_stoch, seed, only=None):
     ref_check = dict(rms_1e10_vs_1e12=rms_distance(a, b), max_abs=float((a - b).abs().max()), nfe_1e12=calls12, n=200)
     print("reference check", ref_check, flush=True)
 
-    det = []
+    det, outs = [], {}
     for (side, label), run in DETERMINISTIC.items():
         if only and side not in only:
             continue
@@ -151,7 +171,15 @@ def accuracy(nfes, n_det, n_stoch, seed, only=None):
             row = dict(side=side, sampler=label, nfe_budget=nfe, nfe=cs.calls, t_start=t0, t_end=t1, rms=err,
                        median=float(e.median()), p99=float(torch.quantile(e, 0.99)), seconds=round(sec, 3))
             det.append(row)
+            outs[(side, label, nfe)] = x.double()
             print(json.dumps(row), flush=True)
+    cross = []
+    for a, b in CROSS_CHECKS:
+        for nfe in nfes:
+            if a + (nfe,) in outs and b + (nfe,) in outs:
+                d = (outs[a + (nfe,)] - outs[b + (nfe,)]).abs().max()
+                cross.append(dict(a=" ".join(a), b=" ".join(b), nfe=nfe, max_abs_difference=float(d)))
+                print(json.dumps(cross[-1]), flush=True)
 
     x_T_s = torch.randn(n_stoch, 2, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
     exact_cache: dict[float, float] = {}
@@ -174,7 +202,7 @@ def accuracy(nfes, n_det, n_stoch, seed, only=None):
                        per_mode_rel_error_max=max(abs(v / s_true - 1.0) for v in per_mode), seconds=round(sec, 3))
             sto.append(row)
             print(json.dumps(row), flush=True)
-    return dict(reference_check=ref_check, references=ref_info, deterministic=det, stochastic=sto)
+    return dict(reference_check=ref_check, references=ref_info, deterministic=det, stochastic=sto, cross_checks=cross)
 
 
 def summary(rows, key, nfes):
@@ -245,7 +273,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/sampler_accuracy.json")
     ap.add_argument("--nfe", type=int, nargs="+", default=[10, 20, 50])
     ap.add_argument("--n-det", type=int, default=2000)
-    ap.add_argument("--n-stoch", type=int, default=100_000)
+    ap.add_argument("--n-stoch", type=int, default=30_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", nargs="*", help="sides to run (mathml, diffusers, k-diffusion); default all")
     ap.add_argument("--markdown", action="store_true")

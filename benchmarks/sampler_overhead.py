@@ -10,7 +10,7 @@ calls:
 
     overhead per evaluation = (wall of one run − NFE × model call time) / NFE.
 
-Pairs of the same method: DPM-Solver++(2M), DDIM / Euler in σ̃, Heun (Karras Alg. 1), and the
+Pairs of the same method: DPM-Solver++(2M), UniPC-type multistep, DDIM / Euler in σ̃, Heun (Karras Alg. 1), and the
 ancestral / Euler–Maruyama SDE step. Float32 states of shape (B, 2), B = 1,024 and 10,000,
 NFE = 20. Repeats alternate the order of the contenders (rotating), and medians are reported.
 The machine is shared with other jobs while measuring, hence the medians and the ratios (both
@@ -18,7 +18,7 @@ measured in the same rounds).
 
     make bench-env
     .venv-bench/bin/python benchmarks/sampler_overhead.py --out benchmarks/results/sampler_overhead.json
-    (--repeats: rounds, default 15; --batch: default 1024 10000; --nfe: default 20)
+    (--repeats: rounds, default 41; --batch: default 1024 10000; --nfe: default 20)
 """
 
 from __future__ import annotations
@@ -89,6 +89,10 @@ PAIRS = {
         "diffusers DPMSolverMultistepScheduler": diffusers_loop("dpmsolver_multistep"),
         "k-diffusion sample_dpmpp_2m": kdiffusion_loop("sample_dpmpp_2m"),
     },
+    "UniPC-type multistep": {
+        "mathml exponential_adams": ours(S.exponential_adams),
+        "diffusers UniPCMultistepScheduler": diffusers_loop("unipc_multistep"),
+    },
     "DDIM / Euler in σ̃": {
         "mathml ddim": ours(S.ddim),
         "diffusers DDIMScheduler": diffusers_loop("ddim"),
@@ -120,6 +124,19 @@ def model_call_seconds(model, x, t, n=20000) -> float:
     return statistics.median(out)
 
 
+def noise_draw_seconds(x, n=200) -> float:
+    """Median over 5 blocks of one ``torch.randn(x.shape, generator=g)``: the floor of a stochastic
+    sampler's per-step overhead (every SDE step draws one such tensor)."""
+    g = torch.Generator().manual_seed(0)
+    out = []
+    for _ in range(5):
+        tic = time.perf_counter()
+        for _ in range(n):
+            torch.randn(x.shape, generator=g, dtype=x.dtype)
+        out.append((time.perf_counter() - tic) / n)
+    return statistics.median(out)
+
+
 def measure(batch: int, nfe: int, repeats: int) -> dict:
     sde = VPSDE()
     gen = torch.Generator().manual_seed(0)
@@ -132,6 +149,7 @@ def measure(batch: int, nfe: int, repeats: int) -> dict:
         run(sde, m, x_T, nfe, torch.Generator().manual_seed(1))
         calls[key] = m.calls
     per_call = model_call_seconds(Constant(value), x_T, torch.zeros(batch))
+    noise_draw = noise_draw_seconds(x_T)
     keys = list(runners)
     for r in range(repeats):
         order = keys[r % len(keys):] + keys[: r % len(keys)]
@@ -160,7 +178,8 @@ def measure(batch: int, nfe: int, repeats: int) -> dict:
             x["ratio_to_best_peer"] = x["overhead_per_eval_us"] / best_peer["overhead_per_eval_us"]
             x["best_peer"] = best_peer["sampler"]
             x["ratio_to_each_peer"] = {p["sampler"]: x["overhead_per_eval_us"] / p["overhead_per_eval_us"] for p in peers}
-    return dict(batch=batch, nfe=nfe, repeats=repeats, model_call_us=per_call * 1e6, rows=rows)
+    return dict(batch=batch, nfe=nfe, repeats=repeats, model_call_us=per_call * 1e6,
+                noise_draw_us=noise_draw * 1e6, rows=rows)
 
 
 def markdown(res) -> str:
@@ -175,6 +194,8 @@ def markdown(res) -> str:
                 c = f"**{c}** ({y['ratio_to_best_peer']:.2f}×)"
             cells.append(c)
         lines.append(f"| {x['pair']} | {x['sampler']} | " + " | ".join(cells) + " |")
+    lines.append("| (floor of a stochastic step) | one `torch.randn(B, 2)` | "
+                 + " | ".join(f"{r['noise_draw_us']:.0f}" for r in res["runs"]) + " |")
     return "\n".join(lines)
 
 
@@ -183,7 +204,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/sampler_overhead.json")
     ap.add_argument("--batch", type=int, nargs="+", default=[1024, 10000])
     ap.add_argument("--nfe", type=int, default=20)
-    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--repeats", type=int, default=41)
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)

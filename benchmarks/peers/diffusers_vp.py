@@ -38,14 +38,17 @@ def vp_trained_betas(sde, n_train: int = N_TRAIN) -> np.ndarray:
 
 
 def make_scheduler(name: str, sde, **overrides):
-    """A diffusers scheduler matched to ``sde``: ``name`` in {"dpmsolver_multistep", "ddim",
-    "euler", "euler_ancestral"}; ``overrides`` go to its constructor."""
+    """A diffusers scheduler matched to ``sde``: ``name`` in {"dpmsolver_multistep",
+    "unipc_multistep", "ddim", "euler", "euler_ancestral"}; ``overrides`` go to its constructor."""
     import diffusers
 
     common = dict(num_train_timesteps=N_TRAIN, trained_betas=vp_trained_betas(sde), prediction_type="epsilon")
     if name == "dpmsolver_multistep":
         cfg = dict(final_sigmas_type="sigma_min")
         cls = diffusers.DPMSolverMultistepScheduler
+    elif name == "unipc_multistep":
+        cfg = dict(final_sigmas_type="sigma_min")
+        cls = diffusers.UniPCMultistepScheduler
     elif name == "ddim":
         # clip_sample=False: DDIM clips x̂₀ to [-1, 1] by default (image data); "trailing" starts at
         # step N − 1 (t = T), and set_alpha_to_one=False ends at ᾱ_0 (t = 1e-3) instead of t = 0.
