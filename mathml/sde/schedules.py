@@ -39,12 +39,12 @@ def _endpoints(sde: LinearSDE, steps: int, t_min: float | None) -> tuple[int, fl
 
 
 def _finish(t: torch.Tensor, t_start: float, t_end: float, dtype, device) -> torch.Tensor:
-    """Pin the endpoints exactly (the round trip through λ may move them by an ulp) and cast."""
-    t = t.clone()
-    t[0], t[-1] = t_start, t_end
-    if not bool((t[1:] < t[:-1]).all()):
+    """Pin the endpoints exactly (the round trip through λ may move them by an ulp), check, cast."""
+    values = t.tolist()
+    values[0], values[-1] = t_start, t_end
+    if any(b >= a for a, b in zip(values, values[1:])):
         raise ValueError("the schedule is not strictly decreasing at this resolution; use fewer steps or a larger t_min")
-    return t.to(dtype=dtype or torch.get_default_dtype(), device=device)
+    return torch.tensor(values, dtype=dtype or torch.get_default_dtype(), device=device)
 
 
 def uniform_grid(sde: LinearSDE, steps: int, *, t_min: float | None = None, dtype=None, device=None) -> torch.Tensor:

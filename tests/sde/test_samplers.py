@@ -250,3 +250,17 @@ def test_sampler_specific_bad_arguments():
         exponential_adams(sde, score, x_T, steps=3, prediction="velocity")
     with pytest.raises(ValueError, match="rtol"):
         pf_ode_dopri5(sde, score, x_T, steps=1, rtol=0.0)
+
+
+def test_memoised_grids_follow_changes_of_the_sde_parameters():
+    # Grids from schedule functions are cached per SDE object and parameters: changing β_max must
+    # change the result (and match a fresh SDE with that β_max).
+    gm = mixture()
+    sde = VPSDE()
+    x_T = sde.prior_sample((16, 2), generator=torch.Generator().manual_seed(0), dtype=F64)
+    before = dpm_solver_3m(sde, gm.score_fn(sde), x_T, steps=6)
+    sde.beta_max = 10.0
+    after = dpm_solver_3m(sde, gm.score_fn(sde), x_T, steps=6)
+    fresh = dpm_solver_3m(VPSDE(beta_max=10.0), gm.score_fn(VPSDE(beta_max=10.0)), x_T, steps=6)
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, fresh, rtol=0, atol=0)

@@ -9,6 +9,7 @@ log-SNR λ_t = log(α_t / σ_t) (Lu et al. 2022, "DPM-Solver", §3.1) — note `
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,14 +25,15 @@ Score = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Schedule = Callable[..., torch.Tensor]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: the key of the per-sampler coefficient caches
 class Grid:
     """A validated time grid and its per-step coefficients.
 
     Attributes:
         t, alpha, sigma, lam: Python floats (float64 maths) at t_0 = T > … > t_N: the times, α_t,
             σ_t and the half log-SNR λ_t = log(α_t / σ_t).
-        times: (N + 1,) the same times in the data's dtype and device, for the score's t argument.
+        times: (N + 1,) the same times in the data's dtype and device.
+        batch_times: N + 1 views (B,) of them, the score's t argument at each grid point.
     """
 
     t: list[float]
@@ -39,6 +41,7 @@ class Grid:
     sigma: list[float]
     lam: list[float]
     times: torch.Tensor
+    batch_times: tuple[torch.Tensor, ...]
 
     @property
     def steps(self) -> int:
@@ -51,7 +54,8 @@ class Grid:
 
     def time(self, i: int, batch: int) -> torch.Tensor:
         """t_i as a (B,) tensor (a view: no allocation of data)."""
-        return self.times[i].expand(batch)
+        t = self.batch_times[i]
+        return t if t.shape[0] == batch else self.times[i].expand(batch)
 
 
 def check_common(sde: object, score: object, x_T: object, steps: object, generator: object = None) -> int:
@@ -71,26 +75,52 @@ def check_common(sde: object, score: object, x_T: object, steps: object, generat
 
 def make_grid(sde: LinearSDE, steps: int, schedule: Schedule | torch.Tensor, like: torch.Tensor) -> Grid:
     """The grid from ``schedule`` (a schedule function, see ``mathml.sde.schedules``, or an explicit
-    (steps + 1,) tensor of times), validated, with α, σ, λ in float64."""
+    (steps + 1,) tensor of times), validated, with α, σ, λ in float64.
+
+    Grids from schedule functions are memoised (a small LRU cache keyed by the SDE object and its
+    parameters, ``steps``, the function, dtype, device and batch size), so repeated sampling with the
+    same settings computes them, and the per-sampler coefficients cached on them, once."""
     if isinstance(schedule, torch.Tensor):
         t = schedule.detach().to(device="cpu", dtype=torch.float64)
-    elif callable(schedule):
-        t = schedule(sde, steps, dtype=torch.float64)
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"schedule must return a Tensor of shape ({steps + 1},), got {type(t).__name__}")
-        t = t.detach().to(device="cpu", dtype=torch.float64)
-    else:
+        return _build_grid(sde, steps, t, like.dtype, like.device, like.shape[0])
+    if not callable(schedule):
         raise TypeError(f"schedule must be a schedule function (e.g. mathml.sde.log_snr_grid) or a ({steps + 1},) "
                         f"Tensor of times, got {type(schedule).__name__}")
+    try:
+        key = (sde, sde.extra_repr(), float(sde.T), float(sde.t_min), steps, schedule, like.dtype, like.device,
+               like.shape[0])
+        hash(key)
+    except TypeError:  # an unhashable schedule callable: no memoisation
+        return _grid_from_function(sde, steps, schedule, like.dtype, like.device, like.shape[0])
+    return _cached_grid(key)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_grid(key: tuple) -> Grid:
+    sde, _, _, _, steps, schedule, dtype, device, batch = key
+    return _grid_from_function(sde, steps, schedule, dtype, device, batch)
+
+
+def _grid_from_function(sde, steps, schedule, dtype, device, batch) -> Grid:
+    t = schedule(sde, steps, dtype=torch.float64)
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"schedule must return a Tensor of shape ({steps + 1},), got {type(t).__name__}")
+    return _build_grid(sde, steps, t.detach().to(device="cpu", dtype=torch.float64), dtype, device, batch)
+
+
+def _build_grid(sde, steps: int, t: torch.Tensor, dtype, device, batch: int) -> Grid:
     if t.shape != (steps + 1,):
         raise ValueError(f"schedule must give times of shape (steps + 1,) = ({steps + 1},), got {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()) or not bool((t[1:] < t[:-1]).all()):
-        raise ValueError(f"schedule must be finite and strictly decreasing (noise -> data), got {t.tolist()}")
-    if float(t[-1]) <= 0.0 or float(t[0]) > sde.T * (1 + 1e-9):
-        raise ValueError(f"schedule times must lie in (0, T] = (0, {sde.T}], got [{float(t[-1])}, {float(t[0])}]")
-    alpha, sigma = sde.alpha_sigma(t)
-    lam = 0.5 * sde.log_snr(t)
-    return Grid(t.tolist(), alpha.tolist(), sigma.tolist(), lam.tolist(), t.to(dtype=like.dtype, device=like.device))
+    values = t.tolist()
+    if not all(math.isfinite(v) for v in values) or any(b >= a for a, b in zip(values, values[1:])):
+        raise ValueError(f"schedule must be finite and strictly decreasing (noise -> data), got {values}")
+    if values[-1] <= 0.0 or values[0] > sde.T * (1 + 1e-9):
+        raise ValueError(f"schedule times must lie in (0, T] = (0, {sde.T}], got [{values[-1]}, {values[0]}]")
+    alpha, sigma = (v.tolist() for v in sde.alpha_sigma(t))
+    lam = [math.log(a / s) for a, s in zip(alpha, sigma)]
+    times = torch.tensor(values, dtype=dtype, device=device)
+    # (B,) views: expanded, so a score cannot modify them in place
+    return Grid(values, alpha, sigma, lam, times, times.unsqueeze(1).expand(-1, batch).unbind(0))
 
 
 def denoise_step(score: Score, x: torch.Tensor, grid: Grid) -> torch.Tensor:

@@ -21,6 +21,7 @@ The first k − 1 steps use orders 1, 2, … (too few past points).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -52,6 +53,7 @@ def _weights(lam: list[float], i: int, k: int) -> list[float]:
     return [w0, w1, w2]
 
 
+@functools.lru_cache(maxsize=64)
 def multistep_coefficients(grid: Grid, order: int, lower_order_final: bool) -> list[tuple[float, list[float]]]:
     """Per step: (σ_{i+1}/σ_i, [c_j]) so that x_{i+1} = (σ_{i+1}/σ_i) x_i + Σ_j c_j u_{i−j} with
     u_j = α_j x̂₀ = x_j + σ_j² s_j (the 1/α_j folded into c_j)."""
@@ -71,14 +73,16 @@ def _multistep(sde, score, x_T, steps, generator, schedule, denoise, order, lowe
     steps = check_common(sde, score, x_T, steps, generator)
     grid = make_grid(sde, steps, schedule, x_T)
     coef = multistep_coefficients(grid, order, bool(lower_order_final))
-    x, b = x_T, x_T.shape[0]
-    past: list[torch.Tensor] = []  # u_{i}, u_{i−1}, …
+    x, ts, sig2 = x_T, grid.batch_times, [s * s for s in grid.sigma]
+    u1 = u2 = None  # u_{i−1}, u_{i−2}
     for i, (a, c) in enumerate(coef):
-        u = torch.add(x, score(x, grid.time(i, b)), alpha=grid.sigma[i] ** 2)
-        past = [u, *past[: order - 1]]
+        u = torch.add(x, score(x, ts[i]), alpha=sig2[i])
         x = u.mul(c[0]).add_(x, alpha=a)
-        for j in range(1, len(c)):
-            x = x.add_(past[j], alpha=c[j])
+        if len(c) > 1:
+            x.add_(u1, alpha=c[1])
+            if len(c) > 2:
+                x.add_(u2, alpha=c[2])
+        u1, u2 = u, u1
     return denoise_step(score, x, grid) if denoise else x
 
 

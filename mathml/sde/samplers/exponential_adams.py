@@ -29,6 +29,7 @@ first k − 1 steps use lower orders.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -102,6 +103,20 @@ def _step_coefficients(grid: Grid, i: int, nodes_at: list[int], prediction: str)
     return sg[i + 1] / sg[i], [al[i + 1] * wj / al[j] for wj, j in zip(w, nodes_at)]
 
 
+@functools.lru_cache(maxsize=64)
+def _plan(grid: Grid, order: int, prediction: str, corrector: bool) -> tuple[list, list]:
+    """Predictor and corrector coefficients of every step (memoised per grid, see ``make_grid``)."""
+    pred, corr = [], []
+    steps = grid.steps
+    for i in range(steps):
+        k = min(order, i + 1)
+        pred.append(_step_coefficients(grid, i, [i - j for j in range(k)], prediction))
+        if corrector and i + 1 < steps:  # nodes i+1, i, …, i−k+1; the same a as the predictor
+            _, c = _step_coefficients(grid, i, [i + 1] + [i - j for j in range(k)], prediction)
+            corr.append((c[0], [cj - pj for cj, pj in zip(c[1:], pred[-1][1])]))  # as a change of x_pred
+    return pred, corr
+
+
 @declare(order=4.0, nfe_per_step=1)
 def exponential_adams(sde, score: Score, x_T: torch.Tensor, *, steps: int, generator: torch.Generator | None = None,
                       schedule: Schedule | torch.Tensor = warped_log_snr_grid, denoise: bool = False, order: int = 3,
@@ -136,17 +151,12 @@ def exponential_adams(sde, score: Score, x_T: torch.Tensor, *, steps: int, gener
         raise ValueError(f"order must be an int in 1..4, got {order}")
     check_choice(prediction, "prediction", PREDICTIONS)
     grid = make_grid(sde, steps, schedule, x_T)
-    pred, corr = [], []
-    for i in range(steps):
-        k = min(order, i + 1)
-        pred.append(_step_coefficients(grid, i, [i - j for j in range(k)], prediction))
-        if corrector and i + 1 < steps:  # nodes i+1, i, …, i−k+1
-            a, c = _step_coefficients(grid, i, [i + 1] + [i - j for j in range(k)], prediction)
-            corr.append((a, c))
+    pred, corr = _plan(grid, order, prediction, bool(corrector))
     noise = prediction == "noise"
-    x, b = x_T, x_T.shape[0]
+    x = x_T
     past: list[torch.Tensor] = []  # stored values v (s for noise, u = x + σ² s for data prediction), newest first
-    s = score(x, grid.time(0, b))
+    ts = grid.batch_times
+    s = score(x, ts[0])
     v = s if noise else torch.add(x, s, alpha=grid.sigma[0] ** 2)
     for i in range(steps):
         past = [v, *past[: order - 1]]
@@ -155,12 +165,12 @@ def exponential_adams(sde, score: Score, x_T: torch.Tensor, *, steps: int, gener
         for j in range(1, len(c)):
             x_next = x_next.add_(past[j], alpha=c[j])
         if i + 1 < steps:
-            s = score(x_next, grid.time(i + 1, b))
+            s = score(x_next, ts[i + 1])
             v = s if noise else torch.add(x_next, s, alpha=grid.sigma[i + 1] ** 2)  # at the predicted point
-            if corrector:  # x_{i+1} = a x_i + c_0 v_{i+1} + Σ_j c_{j+1} v_{i−j}
-                a, c = corr[i]
-                x_next = v.mul(c[0]).add_(x, alpha=a)
-                for j in range(1, len(c)):
-                    x_next = x_next.add_(past[j - 1], alpha=c[j])
+            if corrector:  # x_{i+1} = x_pred + c_new v_{i+1} + Σ_j (c_corr,j − c_pred,j) v_{i−j}
+                c_new, dc = corr[i]
+                x_next = torch.add(x_next, v, alpha=c_new)
+                for j, d in enumerate(dc):
+                    x_next.add_(past[j], alpha=d)
         x = x_next
     return denoise_step(score, x, grid) if denoise else x
