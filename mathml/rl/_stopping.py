@@ -7,9 +7,13 @@ them to a ``Stopper``. It stops when the certificate of ``mathml.rl.certificate`
 * only when it is <= tol is the certificate computed: from that same backup for a float64 MDP,
   from one float64 backup otherwise; if it fails, the next try waits ``patience`` iterations.
 
-If the half-width stops improving for ``patience`` iterations while the certificate is above
-``tol``, the dtype's rounding has been reached, and a ValueError says so. The same error is raised
-at the first iteration when ``tol`` is below ``rounding_floor`` (``c u ||v*||``).
+After a failed certificate the planner continues from its midpoint (``next_iterate``): an
+iterate near v* in level as well as in shape, so the rounding it suffers is relative to
+``||v*||``, not to the level of the start (MPI starts at ``min r / (1 - gamma)``).
+
+``tol`` is unreachable, and a ValueError says so, when: ``tol`` is below ``rounding_floor``
+(``c u (||v*|| + ||R||)``, checked at the first iteration); or a certificate fails 3 times; or the
+half-width, already at rounding level, stops improving for ``patience`` iterations.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from mathml.rl.certificate import (
     certify,
     policy_error_bound,
     rounding_floor,
+    row_stats,
     unit_roundoff,
 )
 from mathml.rl.mdp import TabularMDP
@@ -56,6 +61,8 @@ class Stopper:
         self.residuals: list[float] = []
         self.n = 0
         self.best, self.best_at, self.next_try = math.inf, 0, 0
+        self.failures, self.max_failures = 0, 3
+        self.restart: torch.Tensor | None = None
 
     def __call__(self, v: torch.Tensor, q: torch.Tensor, tv: torch.Tensor) -> Certificate | None:
         """v: (..., S) iterate; q: (..., S, A) its backup; tv: (..., S) ``operator(q)``."""
@@ -64,21 +71,39 @@ class Stopper:
         if self.n == 1:
             self._check_floor(v, d)
         width = float((self.c * (d.amax(-1) - d.amin(-1)) / 2).max())
-        cert = None
         self.residuals.append(width)
         if width <= self.tol and self.n >= self.next_try:
             cert = self._certify(v, q, tv)
             if cert.met(self.tol):
                 return cert
+            self.failures += 1
+            if self.failures >= self.max_failures:
+                raise self.unreachable(cert)
             self.next_try = self.n + self.patience
+            self.restart = cert.V
         if width < self.best:
             self.best, self.best_at = width, self.n
-        elif self.n - self.best_at >= self.patience:
-            cert = cert or self._certify(v, q, tv)
+        elif self.n - self.best_at >= self.patience and self.best <= self._near_floor(v):
+            cert = self._certify(v, q, tv)
             if cert.met(self.tol):
                 return cert
             raise self.unreachable(cert)
         return None
+
+    def next_iterate(self, tv: torch.Tensor) -> torch.Tensor:
+        """``T v``, or after a failed certificate its midpoint V: an iterate near v* in level too,
+        so that rounding (relative to the values' magnitude) is that of ``||v*||``."""
+        if self.restart is None:
+            return tv
+        v, self.restart = self.restart, None
+        return v
+
+    def _near_floor(self, v: torch.Tensor) -> float:
+        """``8 (n + 3) c u (||v|| + ||R||)``: half-widths this small may be rounding noise."""
+        st = row_stats(self.mdp)
+        scale = v.to(torch.float64).abs().amax(-1) + st.r_max
+        c = self.c.to(torch.float64)
+        return float((8 * (st.n + 3) * c * unit_roundoff(self.mdp.dtype) * scale).max())
 
     def _certify(self, v: torch.Tensor, q: torch.Tensor, tv: torch.Tensor) -> Certificate:
         # float64: the certificate reuses this backup; lower precision: one float64 backup.
@@ -109,8 +134,9 @@ class Stopper:
             f = float(floor.max())
             raise ValueError(
                 f"{self.name}: tol={self.tol:g} is below the rounding floor {f:.3g} of {self.mdp.dtype} "
-                f"for this MDP (c u ||v*||_inf with c = gamma/(1-gamma) = {float(self.c.max()):.3g}, "
-                f"u = {unit_roundoff(self.mdp.dtype):.3g}): no certificate can reach it. "
+                f"for this MDP (c u (||v*|| + ||R||) with c = gamma/(1-gamma) = {float(self.c.max()):.3g}, "
+                f"u = {unit_roundoff(self.mdp.dtype):.3g}: one rounding of a backup, amplified by c); "
+                f"no certificate can be expected to reach it. "
                 f"{self._fix()} (tol >= {f:.2g})"
             )
 

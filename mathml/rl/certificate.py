@@ -192,7 +192,9 @@ class Certificate:
     V: (..., S) the midpoint, in the MDP's dtype; bound: (...) float64, a true bound on
     ``||V - v*||_inf``; lower, upper: (..., S) float64; d: (..., S) float64 ``T v - v``;
     beta_hi: (...) the contraction factor ``gamma * max row sum``; e_T: (...) rounding radius of the
-    backup; bias: ``0 <= T_op - max_a q <= bias`` (0 for the hard max, ``tau log A`` for soft).
+    backup; bias: ``0 <= T_op - max_a q <= bias`` (0 for the hard max, ``tau log A`` for soft);
+    irreducible: (...) ``e_T + c_- e_d <= bound``, what rounding alone contributes (no iterate does
+    better, since ``U(hi) - L(lo) >= c_- (hi - lo) >= 2 c_- e_d``).
     """
 
     V: torch.Tensor
@@ -203,6 +205,7 @@ class Certificate:
     beta_hi: torch.Tensor
     e_T: torch.Tensor
     bias: float
+    irreducible: torch.Tensor  # (...) the part of ``bound`` that rounding alone forces: e_T + c_- e_d
 
     def met(self, tol: float) -> bool:
         return bool((self.bound <= tol).all())
@@ -247,7 +250,7 @@ def certify(
     # Each of the few float64 operations above errs by at most u times the magnitudes involved.
     slack = 4 * u * (tv.abs().amax(-1) + e_T + L.abs() + U.abs() + V64.abs().amax(-1))
     bound = torch.maximum(V64 - lower, upper - V64).amax(-1) + slack
-    return Certificate(V, bound, lower, upper, d, b_hi, e_T, operator.bias(mdp.num_actions))
+    return Certificate(V, bound, lower, upper, d, b_hi, e_T, operator.bias(mdp.num_actions), e_T + c_lo_dn * e_d)
 
 
 def backup_rounding(mdp: TabularMDP, V: torch.Tensor) -> torch.Tensor:
@@ -269,10 +272,10 @@ def policy_error_bound(cert: Certificate, error_bound: torch.Tensor, e_Q: torch.
 
 
 def rounding_floor(mdp: TabularMDP, v: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    """The smallest bound the dtype can be expected to certify: ``c (u ||v*|| + e)``, (...) float64.
+    """The smallest bound the dtype can be expected to certify: ``c (u (||v*|| + ||R||) + e)``, (...).
 
-    ``c = gamma / (1 - gamma)`` amplifies one rounding of a value, ``u ||v*||_inf`` (u of the MDP's
-    dtype: the iterates are stored in it), and ``e = gamma_{n+3}(||R|| + gamma ||v*||)`` (float64),
+    ``c = gamma / (1 - gamma)`` amplifies one rounding of a backup, ``u (||v*||_inf + ||R||_inf)``
+    (u of the MDP's dtype: the iterates are stored in it), and ``e = gamma_{n+3}(||R|| + gamma ||v*||)`` (float64),
     the rounding radius of the certificate's own backup. ``||v*||_inf`` is bounded below from the
     enclosure of one backup: v: (..., S) an iterate, d: (..., S) ``T v - v`` (not necessarily exact).
     """
@@ -285,4 +288,4 @@ def rounding_floor(mdp: TabularMDP, v: torch.Tensor, d: torch.Tensor) -> torch.T
     hi = tv + _bshape(c * d.amax(-1), 1)
     v_star = torch.where(lo > 0, lo, torch.where(hi < 0, -hi, torch.zeros_like(lo))).amax(-1)
     e = _gamma_n(st.n + 3, unit_roundoff(torch.float64)) * (st.r_max + gamma * v_star)
-    return c * (unit_roundoff(mdp.dtype) * v_star + e)
+    return c * (unit_roundoff(mdp.dtype) * (v_star + st.r_max) + e)

@@ -120,7 +120,9 @@ def modified_policy_iteration(
     certificate of ``value_iteration`` (``mathml.rl.certificate``; Puterman 1994 §6.6.3) is <= tol.
 
     Converges from any v0 with ``T v0 >= v0`` (e.g. ``v0 <= min r / (1 - gamma)``; the default
-    starts there), Puterman 1994 Thm 6.5.5. Returns as ``value_iteration``.
+    starts there), Puterman 1994 Thm 6.5.5. Returns as ``value_iteration``. Once a certificate
+    fails at rounding level, the remaining iterations are plain backups (``sweeps = 0``): the
+    rounding of ``sweeps`` partial-evaluation steps accumulates, that of one backup does not.
 
     Sparse MDPs: ``P_pi`` (CSR, 1/A of P's bytes; int32 indices) lives only during the sweeps
     and the backup's ``(S, A)`` values only during the improvement, so the peak extra memory is
@@ -143,10 +145,12 @@ def modified_policy_iteration(
         if cert is not None:
             del q, tv
             return finish(mdp, cert, k, stop)
-        v = tv  # T v
-        policy = greedy_policy(q, v)
+        v = stop.next_iterate(tv)  # T v (or, after a failed certificate, its midpoint)
+        policy = greedy_policy(q, tv)
         del q, tv  # only v and policy live on: P_pi is built into the freed space
-        if not sweeps:
+        if not sweeps or stop.failures:
+            # A certificate failed at rounding level: the rounding of m sweeps accumulates (about m
+            # backups' worth), so finish with plain backups (value iteration), whose rounding does not.
             continue
         P_pi, r_pi = mdp.policy_model(policy)
         if mdp.is_sparse:

@@ -30,7 +30,7 @@ def span_stopped_iteration(
         cert = stop(v, q, tv)
         if cert is not None:
             return finish(mdp, cert, n, stop)
-        v = tv
+        v = stop.next_iterate(tv)
     return finish(mdp, stop.final(v), max_iter, stop)
 
 
@@ -90,6 +90,8 @@ def gauss_seidel_value_iteration(
         cert = stop(v, q, q.amax(-1))
         if cert is not None:
             return finish(mdp, cert, n, stop)
+        if stop.restart is not None:
+            v = stop.next_iterate(v).clone()
     return finish(mdp, stop.final(v), max_iter, stop)
 
 
