@@ -92,6 +92,7 @@ def plan(cfg: DictConfig) -> dict[str, Any]:
     metrics = {
         "S": mdp.num_states, "A": mdp.num_actions, "gamma": float(mdp.gamma.max()), "algorithm": name,
         "iterations": res.iterations, "wall_s": wall, "error_bound": res.max_error_bound,
+        "policy_error_bound": res.max_policy_error_bound,
         "converged": res.converged, "V_mean": float(res.V.mean()), "V_max": float(res.V.max()),
     }
     paths = {"metrics": os.path.join(out_dir, "metrics.json")}
@@ -122,7 +123,7 @@ def _print_summary(metrics: dict[str, Any], paths: dict[str, str]) -> None:
     table = Table(title="mathml-plan")
     table.add_column("quantity")
     table.add_column("value")
-    for key in ("S", "A", "gamma", "algorithm", "iterations", "wall_s", "error_bound"):
+    for key in ("S", "A", "gamma", "algorithm", "iterations", "wall_s", "error_bound", "policy_error_bound"):
         v = metrics[key]
         table.add_row(key, f"{v:.4g}" if isinstance(v, float) else str(v))
     for key, p in paths.items():

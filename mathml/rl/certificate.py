@@ -187,25 +187,19 @@ def _bshape(x: torch.Tensor, extra: int) -> torch.Tensor:
 
 @dataclass
 class Certificate:
-    """A guaranteed enclosure ``lower <= v* <= upper`` from one backup of ``v``, and what it implies.
+    """A guaranteed enclosure of v* from one backup of ``v``, and what it implies.
 
-    V: (..., S) the midpoint, in the MDP's dtype; bound: (...) float64, a true bound on
-    ``||V - v*||_inf``; lower, upper: (..., S) float64; d: (..., S) float64 ``T v - v``;
-    beta_hi: (...) the contraction factor ``gamma * max row sum``; e_T: (...) rounding radius of the
-    backup; bias: ``0 <= T_op - max_a q <= bias`` (0 for the hard max, ``tau log A`` for soft);
-    irreducible: (...) ``e_T + c_- e_d <= bound``, what rounding alone contributes (no iterate does
-    better, since ``U(hi) - L(lo) >= c_- (hi - lo) >= 2 c_- e_d``).
+    V: (..., S) the enclosure's midpoint, in the MDP's dtype; bound: (...) float64, a true bound
+    on ``||V - v*||_inf``; beta_hi: (...) the contraction factor ``gamma * max row sum``; e_T:
+    (...) rounding radius of the backup; bias: ``0 <= T_op v - max_a q <= bias`` (0 for the hard
+    max, ``tau log A`` for the soft one).
     """
 
     V: torch.Tensor
     bound: torch.Tensor
-    lower: torch.Tensor
-    upper: torch.Tensor
-    d: torch.Tensor
     beta_hi: torch.Tensor
     e_T: torch.Tensor
     bias: float
-    irreducible: torch.Tensor  # (...) the part of ``bound`` that rounding alone forces: e_T + c_- e_d
 
     def met(self, tol: float) -> bool:
         return bool((self.bound <= tol).all())
@@ -243,14 +237,13 @@ def certify(
     c_hi_up, c_lo_dn = _sum_factor(b_hi, +1), _sum_factor(b_lo, -1)
     L = torch.where(lo >= 0, lo * c_lo_dn, lo * c_hi_up)
     U = torch.where(hi >= 0, hi * c_hi_up, hi * c_lo_dn)
-    lower = tv - _bshape(e_T - L, 1)
-    upper = tv + _bshape(e_T + U, 1)
+    # v* lies in [tv - e_T + L, tv + e_T + U]; V is its midpoint, rounded to the dtype.
     V = (tv + _bshape((L + U) / 2, 1)).to(mdp.dtype)
-    V64 = V.to(torch.float64)
+    w = V.to(torch.float64) - tv
+    bound = torch.maximum(w.amax(-1) + e_T - L, e_T + U - w.amin(-1))
     # Each of the few float64 operations above errs by at most u times the magnitudes involved.
-    slack = 4 * u * (tv.abs().amax(-1) + e_T + L.abs() + U.abs() + V64.abs().amax(-1))
-    bound = torch.maximum(V64 - lower, upper - V64).amax(-1) + slack
-    return Certificate(V, bound, lower, upper, d, b_hi, e_T, operator.bias(mdp.num_actions), e_T + c_lo_dn * e_d)
+    bound = bound + 4 * u * (tv.abs().amax(-1) + e_T + L.abs() + U.abs() + w.abs().amax(-1))
+    return Certificate(V, bound, b_hi, e_T, operator.bias(mdp.num_actions))
 
 
 def backup_rounding(mdp: TabularMDP, V: torch.Tensor) -> torch.Tensor:
