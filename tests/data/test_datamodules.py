@@ -154,7 +154,7 @@ def test_every_data_config_states_its_metadata(path, tmp_path):
     # torchvision's files are not on this machine: its stated values were checked against torchvision_info.
     if not isinstance(dm, TorchvisionDataModule):
         dm.setup("fit")
-        x = dm.datasets["train"].tensors[0]
+        x = next(iter(dm.train_dataloader()))[0]
         assert tuple(x.shape[1:]) == dm.data_shape
         if dm.num_levels is not None:  # every value is some k / (L - 1)
             k = x * (dm.num_levels - 1)
