@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from mathml._checks import check_generator, check_positive, check_positive_int, check_tensor
-from mathml.metrics.nll import dequantized_bits_per_dim
+from mathml.metrics.nll import dequantized_bits_per_dim, uniform_dequantize  # re-exported: one implementation
 
 from .base import LinearSDE
 
@@ -179,17 +179,6 @@ def log_likelihood(sde: LinearSDE, score: Score, x: torch.Tensor, *, exact_trace
     prior = prior_log_prob(latent)
     return LikelihoodResult(log_prob=prior + deltas[-1], prior_log_prob=prior, delta_log_prob=deltas[-1],
                             latent=latent, nfe=dyn.nfe)
-
-
-def uniform_dequantize(x: torch.Tensor, num_levels: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Data on the grid k/(L − 1), k ∈ {0, …, L − 1} (e.g. ``ToTensor`` images, L = 256), to
-    y = (k + u)/L ∈ [0, 1) with u ~ U[0, 1)^D (Theis et al. 2016, §3.1). ``x: (B, ...)`` → same shape."""
-    if isinstance(num_levels, bool) or not isinstance(num_levels, int) or num_levels < 2:
-        raise ValueError(f"num_levels must be an int >= 2, got {num_levels!r}")
-    check_generator(generator)
-    k = torch.round(x * (num_levels - 1))
-    u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-    return (k + u) / num_levels
 
 
 def log_prob_to_bits_per_dim(log_prob: torch.Tensor, *, num_dims: int, num_levels: int,
