@@ -15,6 +15,7 @@ from mathml.rl.bellman import (
     span,
 )
 from mathml.rl.certificate import Certificate, HardMax, SoftMax, certify
+from mathml.rl.exhaustive import ExhaustiveSolution, exhaustive_solution
 from mathml.rl.finite_horizon import backward_induction
 from mathml.rl.gridworlds import GRID_MOVES, slippery_gridworld, sutton_barto_4x4, sutton_barto_5x5
 from mathml.rl.mdp import TabularMDP
@@ -27,6 +28,7 @@ from mathml.rl.value_iteration import gauss_seidel_value_iteration, q_value_iter
 __all__ = [
     "GRID_MOVES",
     "Certificate",
+    "ExhaustiveSolution",
     "HardMax",
     "PlanningResult",
     "SoftMax",
@@ -35,6 +37,7 @@ __all__ = [
     "bellman_expectation",
     "bellman_optimality",
     "certify",
+    "exhaustive_solution",
     "gauss_seidel_value_iteration",
     "greedy_policy",
     "modified_policy_iteration",

@@ -178,3 +178,15 @@ def test_backward_induction_float32_rounding_bound():
     actual = float((res.V.double() - exact.V).abs().max())
     assert 0 < actual <= res.max_error_bound + exact.max_error_bound
     assert exact.max_error_bound < 1e-9 < res.max_error_bound < 1e-2
+
+
+def test_exhaustive_solution_agrees_with_policy_iteration_and_policy_evaluation():
+    from mathml.rl import policy_evaluation
+
+    mdp = _near_stochastic(5, 3, 0.9, torch.float64, 11, 0.0)
+    ex = exhaustive_solution(mdp)
+    pi = policy_iteration(mdp, tol=1e-10)
+    assert _actual(pi.V, ex.V_star) <= pi.max_error_bound
+    some = torch.tensor([2, 0, 1, 1, 0])
+    np.testing.assert_allclose(ex.value_of(some).astype(np.float64), policy_evaluation(mdp, some).numpy(),
+                               rtol=0, atol=1e-12)

@@ -77,3 +77,30 @@ def test_reward_of_shape_ass_is_reduced():
     torch.testing.assert_close(mdp.R, (P * R3).sum(-1).T)
     sparse = TabularMDP([P[a].to_sparse() for a in range(2)], R3, 0.5)
     torch.testing.assert_close(sparse.R, mdp.R)
+
+
+def test_integer_and_tolerance_arguments_are_checked_by_the_shared_helpers():
+    from mathml.rl import backward_induction, modified_policy_iteration, random_sparse_mdp, slippery_gridworld
+
+    mdp = TabularMDP(*_ok(), 0.9)
+    with pytest.raises(ValueError, match=r"num_states must be an int >= 1, got 0"):
+        random_sparse_mdp(0)
+    with pytest.raises(ValueError, match=r"L must be an int >= 2, got 1"):
+        slippery_gridworld(1)
+    with pytest.raises(ValueError, match=r"horizon must be an int >= 1, got 2\.5"):
+        backward_induction(mdp, 2.5)
+    with pytest.raises(ValueError, match=r"sweeps must be an int >= 0, got -1"):
+        modified_policy_iteration(mdp, sweeps=-1)
+    with pytest.raises(ValueError, match=r"tol must be a finite number > 0, got 0"):
+        value_iteration(mdp, tol=0)
+    with pytest.raises(ValueError, match=r"max_iter must be an int >= 1, got 0"):
+        policy_iteration(mdp, max_iter=0)
+
+
+def test_gamma_times_row_sum_at_least_one_is_refused():
+    # validate=False keeps rows as given; a row summing to 1.2 at gamma = 0.9 is no contraction.
+    P, R = _ok()
+    P[0, 0] *= 1.2
+    mdp = TabularMDP(P, R, 0.9, validate=False)
+    with pytest.raises(ValueError, match=r"gamma \* \(largest row sum of P\) = 1\.08.* >= 1"):
+        value_iteration(mdp)
