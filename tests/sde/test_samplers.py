@@ -15,6 +15,7 @@ from mathml.sde import (
     ddim,
     dpm_solver_2m,
     dpm_solver_3m,
+    dpm_solver_sde,
     edm_stochastic,
     euler_maruyama,
     exponential_adams,
@@ -53,6 +54,7 @@ CASES = [
     (dpm_solver_2m, 40, {}),
     (dpm_solver_3m, 25, {}),
     (exponential_adams, 20, {}),
+    (dpm_solver_sde, 50, {}),
     (edm_stochastic, 60, dict(s_churn=20.0, s_tmin=0.05, s_tmax=20.0)),
     (euler_maruyama, 200, dict(denoise=True)),
 ]
@@ -106,6 +108,7 @@ def _counting(score):
     (pf_ode_euler, {}), (pf_ode_heun, dict(denoise=True)), (ddim, dict(eta=0.5)), (dpm_solver_2m, {}),
     (dpm_solver_3m, dict(lower_order_final=True)), (edm_stochastic, dict(s_churn=5.0)),
     (exponential_adams, {}), (exponential_adams, dict(prediction="data", order=4, corrector=False)),
+    (dpm_solver_sde, {}),
 ], ids=lambda v: getattr(v, "__name__", str(v)))
 def test_score_evaluations_match_the_declared_count(sampler, options):
     sde, gm = VPSDE(), mixture()
@@ -193,7 +196,7 @@ def test_explicit_time_grid_equals_the_schedule_function():
 
 
 ALL = [euler_maruyama, torchsde_sampler, predictor_corrector, pf_ode_euler, pf_ode_heun, pf_ode_dopri5, ddim,
-       dpm_solver_2m, dpm_solver_3m, edm_stochastic, exponential_adams]
+       dpm_solver_2m, dpm_solver_3m, edm_stochastic, exponential_adams, dpm_solver_sde]
 
 
 @pytest.mark.parametrize("sampler", ALL, ids=lambda f: f.__name__)
@@ -248,6 +251,8 @@ def test_sampler_specific_bad_arguments():
         exponential_adams(sde, score, x_T, steps=3, order=5)
     with pytest.raises(ValueError, match="prediction"):
         exponential_adams(sde, score, x_T, steps=3, prediction="velocity")
+    with pytest.raises(ValueError, match="order"):
+        dpm_solver_sde(sde, score, x_T, steps=3, order=4)
     with pytest.raises(ValueError, match="rtol"):
         pf_ode_dopri5(sde, score, x_T, steps=1, rtol=0.0)
 
@@ -264,3 +269,12 @@ def test_memoised_grids_follow_changes_of_the_sde_parameters():
     fresh = dpm_solver_3m(VPSDE(beta_max=10.0), gm.score_fn(VPSDE(beta_max=10.0)), x_T, steps=6)
     assert not torch.allclose(before, after)
     torch.testing.assert_close(after, fresh, rtol=0, atol=0)
+
+
+def test_sde_dpm_solver_first_order_is_ddim_with_eta_one():
+    # k = 1 is the exact exponential step of the reverse SDE, which is DDIM with η = 1 (same noise draws).
+    sde, gm = VPSDE(), mixture()
+    x_T = sde.prior_sample((64, 2), generator=torch.Generator().manual_seed(0), dtype=F64)
+    a = dpm_solver_sde(sde, gm.score_fn(sde), x_T, steps=9, order=1, generator=torch.Generator().manual_seed(5))
+    b = ddim(sde, gm.score_fn(sde), x_T, steps=9, eta=1.0, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)

@@ -14,6 +14,7 @@ Each declares ``.order`` (strong order for SDE methods, global order for ODE met
 | ``pf_ode_dopri5`` | PF-ODE, adaptive dopri5 | 5 | adaptive |
 | ``ddim`` | DDIM (η = 0: exponential Euler in λ) | 1 | 1 |
 | ``dpm_solver_2m``, ``dpm_solver_3m`` | DPM-Solver++ multistep | 2, 3 | 1 |
+| ``dpm_solver_sde`` | SDE-DPM-Solver++ multistep (default k = 3) | 1 (strong) | 1 |
 | ``edm_stochastic`` | Karras Alg. 2 (churn) | 2 (S_churn = 0) | 2 |
 | ``exponential_adams`` | exponential Adams PEC in λ (UniPC-type) | k + 1 with corrector (default 4) | 1 |
 """
@@ -21,6 +22,7 @@ Each declares ``.order`` (strong order for SDE methods, global order for ODE met
 from ._common import nfe
 from .ddim import ddim
 from .dpm_solver import dpm_solver_2m, dpm_solver_3m
+from .dpm_solver_sde import dpm_solver_sde
 from .edm import edm_stochastic
 from .euler_maruyama import euler_maruyama
 from .exponential_adams import exponential_adams
@@ -33,6 +35,7 @@ __all__ = [
     "ddim",
     "dpm_solver_2m",
     "dpm_solver_3m",
+    "dpm_solver_sde",
     "edm_stochastic",
     "euler_maruyama",
     "exponential_adams",

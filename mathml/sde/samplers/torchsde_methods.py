@@ -83,7 +83,8 @@ def torchsde_sampler(sde, score: Score, x_T: torch.Tensor, *, steps: int, genera
     b, d = x_T.shape[0], x_T[0].numel()
     s_end = float(sde.T) - grid.t[-1]
     if brownian is None:
-        entropy = int(torch.randint(0, 2**62, (), generator=generator))
+        dev = generator.device if generator is not None else None
+        entropy = int(torch.randint(0, 2**62, (), generator=generator, device=dev))
         brownian = torchsde.BrownianInterval(t0=0.0, t1=s_end, size=(b, d), dtype=x_T.dtype, device=x_T.device,
                                              entropy=entropy, levy_area_approximation="space-time")
     reverse = reverse_sde(sde, score, event_shape=tuple(x_T.shape[1:]))
