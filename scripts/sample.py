@@ -28,14 +28,16 @@ class UsageError(Exception):
     """A bad argument; the message is printed on one line and the exit code is 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit code 2 (argparse's own prints the usage too)
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors raise ``UsageError`` (one line, exit code 2) instead of printing the usage."""
+
+    def error(self, message: str) -> None:
         raise UsageError(message)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="mathml-sample", description="Draw samples from a trained diffusion checkpoint.",
-                epilog="Example: mathml-sample outputs/<date>/<time>/checkpoints/last.ckpt --sampler dpm_solver_2m --steps 20")
+    p = OneLineParser(prog="mathml-sample", description="Draw samples from a trained diffusion checkpoint.",
+                      epilog="Example: mathml-sample outputs/<date>/<time>/checkpoints/last.ckpt --sampler dpm_solver_2m --steps 20")
     p.add_argument("checkpoint", help="a checkpoint written by mathml-train (e.g. .../checkpoints/last.ckpt)")
     p.add_argument("--sampler", default=None, help=f"one of {', '.join(SAMPLERS)} (default: the run's sampler)")
     p.add_argument("--steps", type=int, default=None, help="solver steps (default: the run's)")
@@ -62,15 +64,22 @@ def _check_args(a: argparse.Namespace) -> tuple[Path, Path]:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
     if a.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {a.seed}")
-    config = Path(a.config) if a.config else ckpt.resolve().parent.parent / ".hydra" / "config.yaml"
-    if not config.is_file():
-        raise UsageError(f"config {str(config)!r} does not exist; pass the run's config with --config "
+    return ckpt, run_config(ckpt, a.config)
+
+
+def run_config(ckpt: Path, config: str | None) -> Path:
+    """The run's config file: ``config`` if given, else ``<run dir>/.hydra/config.yaml`` beside the checkpoint."""
+    path = Path(config) if config else Path(ckpt).resolve().parent.parent / ".hydra" / "config.yaml"
+    if not path.is_file():
+        raise UsageError(f"config {str(path)!r} does not exist; pass the run's config with --config "
                          f"(mathml-train writes it to <run dir>/.hydra/config.yaml)")
-    return ckpt, config
+    return path
 
 
-def _load(ckpt: Path, config: Path, device: str):
-    """Rebuild the model from the run's config and load the checkpoint's weights (EMA included)."""
+def load_checkpoint(ckpt: Path, config: Path, device: str):
+    """Rebuild the model from the run's config and load the checkpoint's weights (EMA included).
+
+    Returns (cfg, DiffusionModule in eval mode on ``device``); a bad file raises ``UsageError``."""
     import torch
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
@@ -102,26 +111,36 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
 
 
-def run(a: argparse.Namespace, ckpt: Path, config: Path) -> dict[str, str]:
-    import torch
+def build_sampler(cfg, sampler: str | None, steps: int | None):
+    """The sampler to use: the run's (``cfg.sampler``) with ``steps`` overridden when given, or the
+    named ``mathml.sde`` sampler (one of ``SAMPLERS``) with ``steps`` (default 50).
+
+    Returns (sampler(sde, score, x_T, generator=), its name, steps, score evaluations per batch or None)."""
     from hydra.utils import instantiate
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     import mathml.sde as msde
+
+    name = sampler or cfg.sampler._target_.rsplit(".", 1)[1]
+    if sampler is None:
+        fn_or_partial = instantiate(cfg.sampler, **({"steps": steps} if steps else {}))
+        steps = steps or int(cfg.sampler.steps)
+    else:
+        steps = steps or 50
+        fn_or_partial = functools.partial(getattr(msde, sampler), steps=steps)
+    fn = fn_or_partial.func if isinstance(fn_or_partial, functools.partial) else fn_or_partial
+    options = {k: v for k, v in (fn_or_partial.keywords if isinstance(fn_or_partial, functools.partial) else {}).items()
+               if k != "steps"}
+    return fn_or_partial, name, steps, msde.nfe(fn, steps, **options)
+
+
+def run(a: argparse.Namespace, ckpt: Path, config: Path) -> dict[str, str]:
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from recipes.diffusion_callbacks import save_samples
 
-    cfg, model = _load(ckpt, config, a.device)
-    name = a.sampler or cfg.sampler._target_.rsplit(".", 1)[1]
-    if a.sampler is None:
-        sampler = instantiate(cfg.sampler, **({"steps": a.steps} if a.steps else {}))
-        steps = a.steps or int(cfg.sampler.steps)
-    else:
-        steps = a.steps or 50
-        sampler = functools.partial(getattr(msde, a.sampler), steps=steps)
-    fn = sampler.func if isinstance(sampler, functools.partial) else sampler
-    options = {k: v for k, v in (sampler.keywords if isinstance(sampler, functools.partial) else {}).items()
-               if k != "steps"}
-    nfe_per_batch = msde.nfe(fn, steps, **options)
+    cfg, model = load_checkpoint(ckpt, config, a.device)
+    sampler, name, steps, nfe_per_batch = build_sampler(cfg, a.sampler, a.steps)
 
     out = Path(a.out) if a.out else ckpt.resolve().parent.parent / f"samples_{name}_{steps}_s{a.seed}"
     out.mkdir(parents=True, exist_ok=True)
