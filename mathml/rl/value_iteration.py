@@ -28,6 +28,7 @@ def span_stopped_iteration(
         q = q_backup(mdp, v)
         tv = operator(q)
         cert = stop(v, q, tv)
+        del q  # freed before the next backup allocates its own
         if cert is not None:
             return finish(mdp, cert, n, stop)
         v = stop.next_iterate(tv)
