@@ -278,3 +278,17 @@ def test_sde_dpm_solver_first_order_is_ddim_with_eta_one():
     a = dpm_solver_sde(sde, gm.score_fn(sde), x_T, steps=9, order=1, generator=torch.Generator().manual_seed(5))
     b = ddim(sde, gm.score_fn(sde), x_T, steps=9, eta=1.0, generator=torch.Generator().manual_seed(5))
     torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_sde_dpm_solver_takes_first_order_steps_when_they_are_long():
+    # 10 log-SNR steps under VP are h ≈ 0.96 > max_multistep_h = 0.7: every step is the k = 1 step.
+    sde, gm = VPSDE(), mixture()
+    x_T = sde.prior_sample((64, 2), generator=torch.Generator().manual_seed(0), dtype=F64)
+    a = dpm_solver_sde(sde, gm.score_fn(sde), x_T, steps=10, generator=torch.Generator().manual_seed(5))
+    b = dpm_solver_sde(sde, gm.score_fn(sde), x_T, steps=10, order=1, generator=torch.Generator().manual_seed(5))
+    c = dpm_solver_sde(sde, gm.score_fn(sde), x_T, steps=10, max_multistep_h=math.inf,
+                       generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.allclose(a, c)
+    with pytest.raises(ValueError, match="max_multistep_h"):
+        dpm_solver_sde(sde, gm.score_fn(sde), x_T, steps=10, max_multistep_h=0.0)
