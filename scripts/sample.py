@@ -93,7 +93,7 @@ def load_checkpoint(ckpt: Path, config: Path, device: str):
         state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     except Exception as e:  # noqa: BLE001 - any failure to read is the user's file problem
         raise UsageError(f"checkpoint {str(ckpt)!r} could not be read as a Lightning checkpoint "
-                         f"({type(e).__name__}: {str(e).splitlines()[0][:150]})") from None
+                         f"({type(e).__name__}: {(str(e).splitlines() or ['empty message'])[0][:150]})") from None
     model = instantiate(cfg.model)
     if not isinstance(model, DiffusionModule):
         raise UsageError(f"the run in {str(config)!r} trained a {type(model).__name__}, not a diffusion model")
