@@ -31,6 +31,7 @@ from mathml.rl.certificate import (
     SoftMax,
     backup_rounding,
     certify,
+    contraction_factors,
     policy_error_bound,
     rounding_floor,
     row_stats,
@@ -63,6 +64,9 @@ class Stopper:
         self.best, self.best_at, self.next_try = math.inf, 0, 0
         self.failures, self.max_failures = 0, 3
         self.restart: torch.Tensor | None = None
+        # Row sums measured now, before any backup holds (S, A) values: a lower peak of memory;
+        # a non-contracting stored MDP is refused before any work.
+        contraction_factors(mdp)
 
     def __call__(self, v: torch.Tensor, q: torch.Tensor, tv: torch.Tensor) -> Certificate | None:
         """v: (..., S) iterate; q: (..., S, A) its backup; tv: (..., S) ``operator(q)``."""
