@@ -120,3 +120,23 @@ class ContrastiveDivergence(nn.Module):
         cd = e_pos - e_neg
         loss = cd + self.alpha * (e_pos**2 + e_neg**2)
         return {"loss": loss, "cd": cd, "energy_pos": e_pos, "energy_neg": e_neg, "negatives": neg.detach()}
+
+
+class EnergyScoreMatching(nn.Module):
+    """Score matching of an energy network: any score-matching objective of the form
+    ``objective(score, x, generator=)`` (e.g. ``SlicedScoreMatching()`` on the data, Song et al. 2019)
+    applied to the energy's score s_θ = −∇ₓE_θ, with the graph kept so the loss trains θ.
+
+    ``forward(energy, x, *, generator=None)`` has ContrastiveDivergence's signature, so a recipe can
+    train the same energy either way.
+    """
+
+    def __init__(self, objective: nn.Module) -> None:
+        super().__init__()
+        if not callable(objective):
+            raise TypeError(f"objective must be a callable score-matching objective, got {type(objective).__name__}")
+        self.objective = objective
+
+    def forward(self, energy: nn.Module, x: torch.Tensor, *, generator: torch.Generator | None = None
+                ) -> dict[str, torch.Tensor]:
+        return self.objective(lambda y: energy.score(y, create_graph=True), x, generator=generator)
