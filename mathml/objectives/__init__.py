@@ -3,7 +3,7 @@
 Every objective returns per-sample terms (a dict with the total under ``"loss"``); recipes reduce.
 """
 
-from .contrastive_divergence import ContrastiveDivergence, ReplayBuffer
+from .contrastive_divergence import ContrastiveDivergence, EnergyScoreMatching, ReplayBuffer
 from .denoising import DenoisingScoreMatching
 from .elbo import ELBO
 from .iwae import IWAE, importance_sampled_log_likelihood
@@ -41,6 +41,7 @@ __all__ = [
     "DenoisingScoreMatching",
     "EDMPreconditioning",
     "EDMWeighting",
+    "EnergyScoreMatching",
     "EpsilonPrediction",
     "GaussianProjection",
     "LikelihoodWeighting",
