@@ -17,6 +17,11 @@ validation, sampling and testing. Test reports:
   ``test/nll_gap_se``.
 - with ``sample_metrics``: the sliced Wasserstein distance SW₂ (Bonneel et al. 2015) and the
   unbiased MMD² (Gretton et al. 2012) between as many model samples as test points and the test set.
+
+Class-conditional models (``num_classes`` set; batches ``(x, y)``): labels are dropped to the null
+label with probability ``p_uncond`` in training (Ho & Salimans 2022, Alg. 1), test likelihoods use
+the unconditional score s(x, t, ∅), and samples use classifier-free guidance
+(``mathml.sde.ClassifierFreeGuidance``, scale ``guidance_scale``) over labels 0, 1, ..., K − 1, 0, ...
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from lightning import LightningModule
+from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from mathml.metrics import mmd_squared, sliced_wasserstein
-from mathml.sde import LinearSDE
+from mathml.sde import ClassifierFreeGuidance, LinearSDE, drop_labels
 from mathml.sde.likelihood import log_likelihood, log_prob_to_bits_per_dim, uniform_dequantize
 
 from .term_means import TermMeans
@@ -69,6 +75,10 @@ class DiffusionModule(LightningModule):
         sw_projections: directions for the sliced Wasserstein distance.
         seed: base seed of the per-step generators (training noise, dequantisation, evaluation).
         data_shape: shape of one datum (``${data.data_shape}``), for sampling.
+        num_classes: K for a class-conditional network ``net(x, t, y)`` (labels from the batches'
+            second entry; K is the null label ∅), or None.
+        p_uncond: probability of dropping a training label to ∅ (Ho & Salimans 2022, §3.2).
+        guidance_scale: γ of classifier-free guidance for samples (0: unconditional, 1: conditional).
     """
 
     def __init__(
@@ -92,6 +102,9 @@ class DiffusionModule(LightningModule):
         sw_projections: int = 1000,
         seed: int = 0,
         data_shape: Sequence[int] = (2,),
+        num_classes: int | None = None,
+        p_uncond: float = 0.1,
+        guidance_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if not isinstance(sde, LinearSDE):
@@ -106,6 +119,11 @@ class DiffusionModule(LightningModule):
             raise ValueError(f"data_scale must be > 0, got {data_scale}")
         if num_levels is not None and (isinstance(num_levels, bool) or not isinstance(num_levels, int) or num_levels < 2):
             raise ValueError(f"num_levels must be an int >= 2 or None (continuous data), got {num_levels!r}")
+        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
+                                        or num_classes < 1):
+            raise ValueError(f"num_classes must be an int >= 1 or None (unconditional), got {num_classes!r}")
+        if not 0.0 <= p_uncond <= 1.0 or not guidance_scale >= 0.0:
+            raise ValueError(f"p_uncond must lie in [0, 1] and guidance_scale be >= 0, got {p_uncond}, {guidance_scale}")
         self.sde = sde
         self.data_shape = tuple(int(s) for s in data_shape)
         self.score_model = parametrization(net=network, sde=sde)
@@ -120,7 +138,8 @@ class DiffusionModule(LightningModule):
             "ema_decay": ema_decay, "data_scale": float(data_scale), "data_shift": float(data_shift),
             "num_levels": num_levels, "nll_exact_trace": bool(nll_exact_trace), "nll_probes": int(nll_probes),
             "nll_rtol": float(nll_rtol), "nll_atol": float(nll_atol), "sample_metrics": bool(sample_metrics),
-            "sw_projections": int(sw_projections), "seed": int(seed),
+            "sw_projections": int(sw_projections), "seed": int(seed), "num_classes": num_classes,
+            "p_uncond": float(p_uncond), "guidance_scale": float(guidance_scale),
         })
         self.term_means = {"train": TermMeans(), "val": TermMeans()}
         self._test: dict[str, list[torch.Tensor]] = {}
@@ -142,7 +161,11 @@ class DiffusionModule(LightningModule):
             x = uniform_dequantize(x, self.hparams.num_levels, generator=generator)
         return self.hparams.data_scale * x + self.hparams.data_shift
 
-    def _terms(self, score_model: nn.Module, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def _terms(self, score_model: nn.Module, x: torch.Tensor, generator: torch.Generator,
+               y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if self.hparams.num_classes is not None and y is not None:  # label dropout (Ho & Salimans 2022, Alg. 1)
+            y = drop_labels(y, self.hparams.p_uncond, self.hparams.num_classes, generator=generator)
+            score_model = ClassifierFreeGuidance(score_model, y, 1.0, self.hparams.num_classes)
         terms = self.objective(score_model, self.to_model_space(x, generator), generator=generator)
         return {k: terms[k] for k in _LOGGED_TERMS if k in terms}
 
@@ -152,8 +175,15 @@ class DiffusionModule(LightningModule):
         self.term_means[stage].reset()
 
     # -- Lightning hooks ----------------------------------------------------------------------
+    def _labels(self, batch) -> torch.Tensor | None:
+        return batch[1] if self.hparams.num_classes is not None else None
+
+    def on_fit_start(self) -> None:
+        n = sum(p.numel() for p in self.score_model.parameters() if p.requires_grad)
+        rank_zero_info(f"score model: {n:,} trainable parameters")
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        terms = self._terms(self.score_model, batch[0], self._generator(0))
+        terms = self._terms(self.score_model, batch[0], self._generator(0), self._labels(batch))
         means = self.term_means["train"].update(terms)
         if self.global_step % self.trainer.log_every_n_steps == 0:
             step_means = dict(zip(self.term_means["train"].names, means))
@@ -171,7 +201,8 @@ class DiffusionModule(LightningModule):
         self._log_epoch("train")
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self.term_means["val"].update(self._terms(self.ema_score, batch[0], self._generator(1 + batch_idx)))
+        self.term_means["val"].update(self._terms(self.ema_score, batch[0], self._generator(1 + batch_idx),
+                                                  self._labels(batch)))
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch("val")
@@ -200,7 +231,7 @@ class DiffusionModule(LightningModule):
         else:
             nll = -res.log_prob - d * math.log(self.hparams.data_scale)
         self._test["nll"].append(nll.detach())
-        if len(batch) > 1:  # exact log-density of the data at these points
+        if len(batch) > 1 and batch[1].is_floating_point():  # exact log-density of the data at these points
             log_p = batch[1].to(nll.dtype)
             self._test["exact"].append(-log_p)
             self._test["gap"].append(nll.detach() - (-log_p))
@@ -238,7 +269,8 @@ class DiffusionModule(LightningModule):
     # -- sampling -----------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, *, sampler: Sampler | None = None,
-               ema: bool = True, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+               ema: bool = True, shape: tuple[int, ...] | None = None, labels: torch.Tensor | None = None,
+               guidance_scale: float | None = None) -> torch.Tensor:
         """n draws from the model, in data space ((x' − shift)/scale), shape (n, *data_shape).
 
         Args:
@@ -247,8 +279,15 @@ class DiffusionModule(LightningModule):
             sampler: ``sampler(sde, score, x_T, generator=)`` (default: the module's).
             ema: use the EMA weights (default) or the raw ones.
             shape: one datum's shape (default: ``data_shape``).
+            labels: (n,) class labels of a conditional model (default: 0, 1, ..., K − 1, 0, ...).
+            guidance_scale: γ of classifier-free guidance (default: the module's ``guidance_scale``).
         """
         score = self.ema_score if ema else self.score_model
+        if self.hparams.num_classes is not None:
+            K = self.hparams.num_classes
+            y = torch.arange(n, device=self.device) % K if labels is None else labels.to(self.device)
+            gamma = self.hparams.guidance_scale if guidance_scale is None else guidance_scale
+            score = ClassifierFreeGuidance(score, y, gamma, K)
         shape = tuple(shape) if shape is not None else self.data_shape
         x_T = self.sde.prior_sample((n, *shape), generator=generator, dtype=self.dtype, device=self.device)
         x = (sampler or self.sampler)(self.sde, score, x_T, generator=generator)

@@ -8,10 +8,12 @@ from .likelihoods import BernoulliLikelihood, DiscretizedGaussianLikelihood, Gau
 from .mlp import MLP
 from .score_mlp import ScoreMLP
 from .time_embedding import GaussianFourierEmbedding, SinusoidalEmbedding
+from .unet import UNet
 
 __all__ = [
     "MLP",
     "ScoreMLP",
+    "UNet",
     "EnergyMLP",
     "GaussianFourierEmbedding",
     "SinusoidalEmbedding",

@@ -3,9 +3,11 @@
 A diffusion network may predict the noise ε, the clean data x₀, the velocity v, or a
 preconditioned denoiser (EDM). Everything else in mathml (objectives, samplers, likelihoods) speaks
 ``score(x, t) -> ∇ₓ log p_t(x)``. The wrappers below turn a network ``net(x, t) -> shape of x``
-(``x: (B, ...)``, ``t: (B,)``) into that score; the functions convert a prediction of one kind
-into another, given the transition x_t = α_t x₀ + σ_t ε of a linear SDE (``mathml.sde``, Song et
-al. 2021, eq. 29). All of them rest on two identities of that Gaussian transition:
+(``x: (B, ...)``, ``t: (B,)``) into that score (a class-conditional ``net(x, t, y)`` receives the
+optional labels ``y: (B,)`` of ``score(x, t, y)``, for ``mathml.sde.ClassifierFreeGuidance``); the
+functions convert a prediction of one kind into another, given the transition x_t = α_t x₀ + σ_t ε
+of a linear SDE (``mathml.sde``, Song et al. 2021, eq. 29). All of them rest on two identities of
+that Gaussian transition:
 
 - the conditional score (Vincent 2011, §4.2; Song et al. 2021, eq. 7):
   ∇ₓ log N(x_t; α_t x₀, σ_t² I) = −(x_t − α_t x₀)/σ_t² = −ε/σ_t;
@@ -160,16 +162,17 @@ class _Parametrization(nn.Module):
         alpha, sigma = self.sde.alpha_sigma(t)
         return t, alpha, sigma
 
-    def _call_net(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        out = self.net(x, c)
+    def _call_net(self, x: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        # y: optional (B,) class labels, passed on to a class-conditional net(x, t, y) (e.g. mathml.layers.UNet).
+        out = self.net(x, c) if y is None else self.net(x, c, y)
         if out.shape != x.shape:
             raise ValueError(f"net(x, t) must return x's shape {tuple(x.shape)}, got {tuple(out.shape)}")
         return out
 
-    def denoise(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def denoise(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """x̂₀ = E[x₀ | x_t] implied by this score (Tweedie's formula). ``x: (B, ...)``, ``t: (B,)``."""
         t, alpha, sigma = self._inputs(x, t)
-        return data_from_score(x, self(x, t), alpha, sigma)
+        return data_from_score(x, self(x, t, y), alpha, sigma)
 
 
 class EpsilonPrediction(_Parametrization):
@@ -181,9 +184,9 @@ class EpsilonPrediction(_Parametrization):
         sde: the LinearSDE giving σ_t.
     """
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         t, _, sigma = self._inputs(x, t)
-        return score_from_epsilon(self._call_net(x, t), sigma)
+        return score_from_epsilon(self._call_net(x, t, y), sigma)
 
 
 class DataPrediction(_Parametrization):
@@ -195,9 +198,9 @@ class DataPrediction(_Parametrization):
         sde: the LinearSDE giving α_t, σ_t.
     """
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         t, alpha, sigma = self._inputs(x, t)
-        return score_from_data(x, self._call_net(x, t), alpha, sigma)
+        return score_from_data(x, self._call_net(x, t, y), alpha, sigma)
 
 
 class VelocityPrediction(_Parametrization):
@@ -209,9 +212,9 @@ class VelocityPrediction(_Parametrization):
         sde: the LinearSDE giving α_t, σ_t.
     """
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         t, alpha, sigma = self._inputs(x, t)
-        return score_from_velocity(x, self._call_net(x, t), alpha, sigma)
+        return score_from_velocity(x, self._call_net(x, t, y), alpha, sigma)
 
 
 class EDMPreconditioning(_Parametrization):
@@ -237,20 +240,20 @@ class EDMPreconditioning(_Parametrization):
         super().__init__(net, sde)
         self.sigma_data = check_positive(sigma_data, "sigma_data")
 
-    def denoise(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def denoise(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """D_θ(x̃; σ̃) with x̃ = x/α_t, σ̃ = σ_t/α_t (eq. 7): the clean-data estimate, (B, ...)."""
         t, alpha, sigma = self._inputs(x, t)
-        return self._denoise(x, alpha, sigma)
+        return self._denoise(x, alpha, sigma, y)
 
-    def _denoise(self, x, alpha, sigma) -> torch.Tensor:
+    def _denoise(self, x, alpha, sigma, y=None) -> torch.Tensor:
         sigma_tilde = sigma / alpha
         c_skip, c_out, c_in, c_noise = edm_coefficients(sigma_tilde, self.sigma_data)
         x_tilde = x / _b(alpha, x)
-        return _b(c_skip, x) * x_tilde + _b(c_out, x) * self._call_net(_b(c_in, x) * x_tilde, c_noise)
+        return _b(c_skip, x) * x_tilde + _b(c_out, x) * self._call_net(_b(c_in, x) * x_tilde, c_noise, y)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         t, alpha, sigma = self._inputs(x, t)
-        return score_from_data(x, self._denoise(x, alpha, sigma), alpha, sigma)
+        return score_from_data(x, self._denoise(x, alpha, sigma, y), alpha, sigma)
 
     def extra_repr(self) -> str:
         return f"sigma_data={self.sigma_data}"

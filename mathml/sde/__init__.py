@@ -7,6 +7,7 @@ Time runs from data (t = 0) to noise (t = T) (Song et al. 2021). A score is a ca
 
 from .base import LinearSDE, append_dims, as_time
 from .edm import EDMSDE
+from .guidance import ClassifierFreeGuidance, drop_labels
 from .likelihood import LikelihoodResult, log_likelihood, log_prob_to_bits_per_dim, uniform_dequantize
 from .fokker_planck import FokkerPlanckGrid, FokkerPlanckSolution, fokker_planck_operator, solve_fokker_planck
 from .langevin import LangevinResult, annealed_langevin, mala, ula, underdamped_langevin
@@ -42,6 +43,8 @@ from .ve import VESDE
 from .vp import VPSDE, SubVPSDE
 
 __all__ = [
+    "ClassifierFreeGuidance",
+    "drop_labels",
     "EDMSDE",
     "FokkerPlanckGrid",
     "FokkerPlanckSolution",
