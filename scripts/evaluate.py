@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n-samples", type=int, default=None, help="model samples for FID/IS (default: half the test set)")
     p.add_argument("--sampler", default=None, help=f"one of {', '.join(SAMPLERS)} (default: the run's sampler)")
     p.add_argument("--steps", type=int, default=None, help="sampler steps (default: the run's)")
+    p.add_argument("--guidance-scale", type=float, default=None, help="classifier-free guidance scale of a "
+                   "class-conditional model (default: the run's)")
     p.add_argument("--seed", type=int, default=0, help="seed of sampling, the data halves and the probes (default 0)")
     p.add_argument("--n-probes", type=int, default=1, help="Hutchinson probes per test point (default 1)")
     p.add_argument("--max-test-points", type=int, default=256, help="test images for bits/dim (default 256)")
@@ -85,6 +87,8 @@ def _check_args(a: argparse.Namespace) -> tuple[Path, Path]:
         raise UsageError(f"--n-samples must be >= 2 (FID needs two samples), got {a.n_samples}")
     if a.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {a.seed}")
+    if a.guidance_scale is not None and not (math.isfinite(a.guidance_scale) and a.guidance_scale >= 0):
+        raise UsageError(f"--guidance-scale must be a finite number >= 0, got {a.guidance_scale}")
     for name in ("rtol", "atol"):
         v = getattr(a, name)
         if v is not None and not (math.isfinite(v) and v > 0):
@@ -116,6 +120,18 @@ def to_data_grid(y, num_levels: int | None):
     if num_levels is None:
         return y.clamp(0, 1)
     return (y * num_levels).floor().clamp(0, num_levels - 1) / (num_levels - 1)
+
+
+def _unconditional(score, num_classes: int | None, batch: int):
+    """score(x, t) itself, or s(x, t, ∅) with the null label ∅ = K of a class-conditional model."""
+    import torch
+
+    if num_classes is None:
+        return score
+
+    def unconditional(x, t):
+        return score(x, t, torch.full((batch,), num_classes, dtype=torch.long, device=x.device))
+    return unconditional
 
 
 def _dataset_name(cfg) -> str:
@@ -165,6 +181,13 @@ def evaluate(a: argparse.Namespace, ckpt: Path, config: Path) -> dict:
     if n_half < 2:
         raise UsageError(f"the test split has {x_test.shape[0]} images; FID needs at least 4")
     n_samples = a.n_samples or n_half
+    num_classes = hp.get("num_classes")
+    if a.guidance_scale is not None and num_classes is None:
+        raise UsageError("--guidance-scale applies to class-conditional models only; this run's model is unconditional")
+    # Class-conditional models: samples with labels 0, 1, ..., K − 1, 0, ... (balanced, as the data
+    # nearly are) and classifier-free guidance; likelihoods with the unconditional score s(x, t, ∅).
+    sample_kwargs = {} if num_classes is None else {
+        "guidance_scale": hp.guidance_scale if a.guidance_scale is None else a.guidance_scale}
     out = Path(a.out) if a.out else ckpt.resolve().parent.parent / f"eval_{name}_{steps}_s{a.seed}.json"
     seconds["load"] = time.perf_counter() - t0
 
@@ -203,8 +226,8 @@ def evaluate(a: argparse.Namespace, ckpt: Path, config: Path) -> dict:
             return sampler(sde, counted, x_T, generator=generator)
 
         g = torch.Generator(device=a.device).manual_seed(a.seed)
-        samples = torch.cat([model.sample(b, generator=g, sampler=counted_sampler, ema=not a.raw_weights)
-                             for b in chunks]).to(x_test.dtype)
+        samples = torch.cat([model.sample(b, generator=g, sampler=counted_sampler, ema=not a.raw_weights,
+                                          **sample_kwargs) for b in chunks]).to(x_test.dtype)
         if not torch.isfinite(samples).all():
             raise FloatingPointError("the model produced non-finite samples; check the checkpoint and the sampler")
         fake = to_data_grid(samples, num_levels)
@@ -235,7 +258,8 @@ def evaluate(a: argparse.Namespace, ckpt: Path, config: Path) -> dict:
         for i in range(0, m, a.nll_batch_size):
             x = x_test[i:min(i + a.nll_batch_size, m)]
             y = uniform_dequantize(x, num_levels, generator=gl) if num_levels is not None else x
-            res = log_likelihood(model.sde, model.score_model if a.raw_weights else model.ema_score,
+            res = log_likelihood(model.sde, _unconditional(model.score_model if a.raw_weights else model.ema_score,
+                                                           num_classes, x.shape[0]),
                                  hp.data_scale * y + hp.data_shift, exact_trace=False, n_probes=a.n_probes,
                                  rtol=rtol, atol=atol, generator=gl)
             if num_levels is not None:
@@ -257,7 +281,8 @@ def evaluate(a: argparse.Namespace, ckpt: Path, config: Path) -> dict:
         "data": {"dataset": dataset, "data_shape": list(model.data_shape), "num_levels": num_levels,
                  "n_train": int(x_train.shape[0]), "n_test": int(x_test.shape[0]), "half_size": n_half},
         "sampling": {"sampler": name, "steps": steps, "seed": a.seed, "n_samples": n_samples,
-                     "nfe_per_batch": nfe_per_batch},
+                     "nfe_per_batch": nfe_per_batch,
+                     **({} if num_classes is None else {"labels": f"0..{num_classes - 1} in turn", **sample_kwargs})},
         "feature_network": fid.feature_network, "feature_network_file": features_file,
         "fid": fid.to_dict(),
         "fid_data_floor": floor.to_dict(),

@@ -43,6 +43,7 @@ def test_bad_arguments_give_one_line_errors_and_exit_code_2(tmp_path, capsys):
              ([c, "--max-test-points", "-1"], "--max-test-points must be >= 1"),
              ([c, "--seed", "-2"], "--seed must be >= 0"),
              ([c, "--rtol", "0"], "--rtol must be a finite number > 0"),
+             ([c, "--guidance-scale", "-1"], "--guidance-scale must be a finite number >= 0"),
              ([c, "--features", "vgg"], "unknown --features 'vgg'"),
              ([c, "--features", "inception"], "needs --inception-weights"),
              ([c, "--inception-weights", str(tmp_path / "w.pth")], "does not exist"),
