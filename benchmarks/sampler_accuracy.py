@@ -108,6 +108,7 @@ for _kind in ("karras", "exponential", "vp"):
     DETERMINISTIC[("k-diffusion", f"sample_euler ({_kind})")] = kdiffusion_run("sample_euler", _kind)
 
 STOCHASTIC = {
+    ("mathml", "dpm_solver_sde (order 3, log-SNR grid)"): ours(S.dpm_solver_sde),
     ("mathml", "euler_maruyama (uniform t)"): ours(S.euler_maruyama),
     ("mathml", "predictor_corrector (1 corrector, snr 0.16)"): ours(S.predictor_corrector),
     ("mathml", "ddim η=1 (log-SNR grid)"): ours(S.ddim, eta=1.0),
