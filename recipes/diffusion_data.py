@@ -18,20 +18,26 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
 from mathml import data as mdata
-from mathml._checks import check_nonnegative_int, check_positive, check_positive_int
 from mathml.distributions import GaussianMixture
 
 MIXTURE = "gaussian_mixture_2d"
 NAMES = (MIXTURE, *(n for n in mdata.TOY_2D_SETS if n != MIXTURE))
 
 
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"data.{name} must be an int >= 1, got {value!r}")
+    return value
+
+
 def ring_mixture(n_modes: int = 8, radius: float = 4.0, std: float = 0.3) -> GaussianMixture:
     """Equal-weight mixture of ``n_modes`` isotropic Gaussians N(μ_k, std² I₂) with
     μ_k = radius (cos 2πk/K, sin 2πk/K): the "8 Gaussians" of FFJORD (Grathwohl et al. 2019, Fig. 2)
     for K = 8; radius 4, std 0.3 is the mixture of issue 6's sampler benchmark."""
-    check_positive_int(n_modes, "n_modes")
-    check_positive(radius, "radius")
-    check_positive(std, "std")
+    _positive_int(n_modes, "n_modes")
+    for name, v in (("radius", radius), ("std", std)):
+        if not v > 0:
+            raise ValueError(f"data.{name} must be > 0, got {v!r}")
     angle = 2 * math.pi * torch.arange(n_modes, dtype=torch.float64) / n_modes
     means = radius * torch.stack([torch.cos(angle), torch.sin(angle)], 1)
     return GaussianMixture(torch.full((n_modes,), 1.0 / n_modes, dtype=torch.float64), means,
@@ -48,7 +54,12 @@ class _KeySampler(Sampler):
         self.epoch = int(epoch)
 
     def __iter__(self):
-        return iter([(self.epoch, i) for i in range(self.n)])
+        # A generator: its body, and so the read of self.epoch, runs at the first draw. On resume
+        # Lightning creates the iterator *before* it calls set_epoch (seen with Lightning 2.6.6),
+        # so an eager read here would replay the previous epoch's keys.
+        epoch = self.epoch
+        for i in range(self.n):
+            yield (epoch, i)
 
     def __len__(self) -> int:
         return self.n
@@ -90,11 +101,11 @@ class FreshToy2DDataModule(L.LightningDataModule):
         super().__init__()
         if name not in NAMES:
             raise ValueError(f"data.name must be one of {', '.join(NAMES)}; got {name!r}")
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-        self.batches_per_epoch = check_positive_int(batches_per_epoch, "batches_per_epoch")
-        self.n_val = check_positive_int(n_val, "n_val")
-        self.n_test = check_positive_int(n_test, "n_test")
-        self.seed = check_nonnegative_int(seed, "seed")
+        mdata.check_loader_args(batch_size=batch_size, seed=seed, num_workers=0)
+        self.batch_size, self.seed = batch_size, seed
+        self.batches_per_epoch = _positive_int(batches_per_epoch, "batches_per_epoch")
+        self.n_val = _positive_int(n_val, "n_val")
+        self.n_test = _positive_int(n_test, "n_test")
         if data_shape is not None and [int(s) for s in data_shape] != [2]:
             raise ValueError(f"data.data_shape={list(data_shape)} does not match 2-D toy data; set data.data_shape=[2]")
         if num_levels is not None:

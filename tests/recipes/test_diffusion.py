@@ -99,6 +99,10 @@ def test_fresh_draws_are_keyed_by_epoch_and_batch_and_the_test_set_carries_exact
     assert not torch.equal(first[0], second[0])
     dl.sampler.set_epoch(0)  # the same (epoch, batch) gives the same batch: resume replays exactly
     assert all(torch.equal(a, b[0]) for a, b in zip(first, dl))
+    # On resume Lightning creates the iterator before set_epoch: the epoch is read at the first draw.
+    it = iter(dl)
+    dl.sampler.set_epoch(1)
+    assert torch.equal(next(it)[0], second[0])
     x, log_p = next(iter(dm.test_dataloader()))
     torch.testing.assert_close(log_p, ring_mixture().log_prob(x.double()))
     with pytest.raises(ValueError, match="data.name must be one of"):
@@ -161,3 +165,12 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, compose_train):
     b = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert any(k.startswith("ema.") for k in a)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_help_lists_the_diffusion_groups():
+    r = _run(["-m", "scripts.train", "--help"], timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for name in ("sde: edm, subvp, ve, vp", "score_matching: dsm", "sampler:", "dpm_solver_2m", "diffusion_toy2d",
+                 "diffusion_digits", "toy2d_fresh"):
+        assert name in r.stdout, name
