@@ -36,13 +36,14 @@ __all__ = [
 ]
 
 #: Version of the architecture below; part of every id and cache key (bump it when the network changes).
-ARCHITECTURE = "cnn_v1"
+ARCHITECTURE = "cnn_v2"
 _FORMAT = "mathml.feature_classifier/1"
 
 
 class FeatureClassifier(nn.Module):
-    """Conv(3x3, w) → Conv(3x3, 2w, stride 2) → Conv(3x3, 2w) → Conv(3x3, 4w, stride 2) → global
-    average pool → Linear(4w, F) → ReLU = features φ(x) (F = ``num_features``) → Linear(F, K) = logits.
+    """Conv(3x3, w) → Conv(3x3, 2w, stride 2) → Conv(3x3, 2w) → Conv(3x3, 4w, stride 2) → average
+    pool to 2x2 (keeps the coarse layout of a digit) → Linear(16w, F) → ReLU = features φ(x)
+    (F = ``num_features``) → Linear(F, K) = logits; ReLU after every convolution.
 
     ``forward`` returns the features, so the module plugs into torchmetrics'
     ``FrechetInceptionDistance(feature=...)``, which reads ``num_features``.
@@ -52,7 +53,7 @@ class FeatureClassifier(nn.Module):
         num_classes: K.
         num_features: F, the feature dimension used by FID.
         width: w, channels of the first convolution.
-        name: the first part of ``feature_network_id`` (e.g. ``"mnist_subset_cnn_v1"``).
+        name: the first part of ``feature_network_id`` (e.g. ``"mnist_subset_cnn_v2"``).
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, num_features: int = 64, width: int = 32,
@@ -71,8 +72,8 @@ class FeatureClassifier(nn.Module):
             nn.Conv2d(w, 2 * w, 3, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(),
             nn.Conv2d(2 * w, 4 * w, 3, stride=2, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-            nn.Linear(4 * w, num_features), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+            nn.Linear(16 * w, num_features), nn.ReLU(),
         )
         self.head = nn.Linear(num_features, num_classes)
 
@@ -136,7 +137,7 @@ def train_feature_classifier(x: torch.Tensor, y: torch.Tensor, *, name: str, num
     Args:
         x: (N, C, H, W) images in [0, 1].
         y: (N,) integer labels in 0..K−1.
-        name: the id's first part (e.g. ``"digits_cnn_v1"``).
+        name: the id's first part (e.g. ``"digits_cnn_v2"``).
         num_classes: K (default: max(y) + 1).
         num_features, width: see ``FeatureClassifier``.
         epochs, batch_size, lr: Adam on mini-batches, each epoch one pass over a fresh permutation.
@@ -212,7 +213,7 @@ def cached_feature_classifier(x: torch.Tensor, y: torch.Tensor, *, dataset: str,
 
     The file is ``<cache_dir>/<dataset>-<key>.pt`` where key hashes the data (x, y bytes), the
     architecture version and every training setting, so different data or settings never share a
-    file. The network's name is ``"<dataset>_cnn_v1"``.
+    file. The network's name is ``"<dataset>_cnn_v2"``.
 
     Args:
         x, y: the training split, (N, C, H, W) in [0, 1] and (N,) labels.

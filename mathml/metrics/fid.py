@@ -48,7 +48,7 @@ class FIDResult:
 
     Attributes:
         fid: the Fréchet distance (squared units of the features).
-        feature_network: the feature network's id, e.g. ``"mnist_subset_cnn_v1:3fa2c0d1e9b4"``.
+        feature_network: the feature network's id, e.g. ``"mnist_subset_cnn_v2:3fa2c0d1e9b4"``.
         n_real, n_fake: set sizes (FID's bias depends on them).
 
     Ordering (<, <=, >, >=) and ``difference`` check that both results used the same feature network.

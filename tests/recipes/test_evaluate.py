@@ -81,7 +81,7 @@ def test_mathml_eval_runs_on_a_tiny_diffusion_digits_checkpoint(tmp_path):
     assert "FID" in r.stdout and "bits/dim" in r.stdout
     res = json.loads(out.read_text())
     fid_id = res["feature_network"]
-    assert fid_id.startswith("digits_cnn_v1:") and fid_id == res["fid"]["feature_network"] == \
+    assert fid_id.startswith("digits_cnn_v2:") and fid_id == res["fid"]["feature_network"] == \
         res["fid_data_floor"]["feature_network"] == res["classifier"]["id"] == res["inception_score"]["classifier"]
     assert Path(res["feature_network_file"]).parent == cache
     # test split of the digits: 359 images, halves of 179; samples default to the half size
