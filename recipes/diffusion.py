@@ -33,12 +33,13 @@ import torch
 from lightning import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from mathml.metrics import mmd_squared, sliced_wasserstein
 from mathml.sde import ClassifierFreeGuidance, LinearSDE, drop_labels
 from mathml.sde.likelihood import log_likelihood, log_prob_to_bits_per_dim, uniform_dequantize
 
+from .ema import ema_multi_avg_fn
 from .term_means import TermMeans
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -63,6 +64,8 @@ class DiffusionModule(LightningModule):
         optimizer: factory ``params -> Optimizer``.
         scheduler: optional factory ``optimizer -> LRScheduler`` stepped every optimizer step.
         ema_decay: EMA decay β ∈ [0, 1): θ̄ ← β θ̄ + (1 − β) θ after every optimizer step.
+        ema_warmup: use β_n = min(β, (1 + n)/(10 + n)) after n updates (``recipes.ema``), for
+            short runs.
         data_scale, data_shift: the model sees x' = scale · x + shift (images in [0, 1] → [−1, 1]
             with 2, −1; 2-D data with 1, 0).
         num_levels: for quantised data (x on the grid k/(L − 1)), L; training and test data are
@@ -91,6 +94,7 @@ class DiffusionModule(LightningModule):
         optimizer: OptimizerFactory,
         scheduler: Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler] | None = None,
         ema_decay: float = 0.999,
+        ema_warmup: bool = False,
         data_scale: float = 1.0,
         data_shift: float = 0.0,
         num_levels: int | None = None,
@@ -131,11 +135,12 @@ class DiffusionModule(LightningModule):
         self.sampler = sampler
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         # The EMA copy lives in the module: saved in every checkpoint and restored on resume.
-        self.ema = AveragedModel(self.score_model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+        self.ema = AveragedModel(self.score_model, multi_avg_fn=ema_multi_avg_fn(ema_decay, ema_warmup),
+                                 use_buffers=True)
         self.ema.requires_grad_(False)
         # Plain values only: checkpoints must load with torch.load(weights_only=True).
         self.save_hyperparameters({
-            "ema_decay": ema_decay, "data_scale": float(data_scale), "data_shift": float(data_shift),
+            "ema_decay": ema_decay, "ema_warmup": bool(ema_warmup), "data_scale": float(data_scale), "data_shift": float(data_shift),
             "num_levels": num_levels, "nll_exact_trace": bool(nll_exact_trace), "nll_probes": int(nll_probes),
             "nll_rtol": float(nll_rtol), "nll_atol": float(nll_atol), "sample_metrics": bool(sample_metrics),
             "sw_projections": int(sw_projections), "seed": int(seed), "num_classes": num_classes,
@@ -212,8 +217,8 @@ class DiffusionModule(LightningModule):
 
     def test_step(self, batch, batch_idx: int) -> None:
         # The divergence needs autograd, which Lightning's test-time inference mode forbids: leave it
-        # and work on ordinary copies of the batch.
-        with torch.inference_mode(False):
+        # and work on ordinary copies of the batch; the likelihood ODE runs in full precision (no bf16 autocast).
+        with torch.inference_mode(False), torch.autocast(self.device.type, enabled=False):
             self._test_batch([b.clone() for b in batch], batch_idx)
 
     def _test_batch(self, batch, batch_idx: int) -> None:

@@ -66,25 +66,28 @@ def test_every_sde_sampler_and_objective_option_runs(group, option, compose_trai
     assert s.shape == (8, 2) and torch.isfinite(s).all()
 
 
-def test_ema_follows_its_recursion():
-    # AveragedModel with get_ema_multi_avg_fn: the first update copies θ, later ones θ̄ ← β θ̄ + (1 − β) θ.
-    model = instantiate(OmegaConf.to_container(_tiny_model_cfg(), resolve=True))
-    beta = model.hparams.ema_decay
+@pytest.mark.parametrize("warmup", [False, True])
+def test_ema_follows_its_recursion(warmup):
+    # AveragedModel: the first update copies θ, the n-th later one θ̄ ← β_n θ̄ + (1 − β_n) θ with
+    # β_n = β, or min(β, (1 + n)/(10 + n)) with warm-up (n = updates averaged so far).
+    model = instantiate(OmegaConf.to_container(_tiny_model_cfg(f"model.ema_warmup={warmup}"), resolve=True))
+    decay = model.hparams.ema_decay
     p = next(model.score_model.parameters())
     expected = None
-    for k in range(3):
+    for k in range(4):
         with torch.no_grad():
-            p.add_(torch.randn_like(p, generator=None) if k else 0.0)
+            p.add_(torch.randn_like(p) if k else 0.0)
         model.on_train_batch_end(None, None, 0)
+        beta = min(decay, (1 + k) / (10 + k)) if warmup else decay
         expected = p.detach().clone() if expected is None else beta * expected + (1 - beta) * p.detach()
         torch.testing.assert_close(next(model.ema_score.parameters()), expected)
     # the EMA copy is part of the state dict (so checkpoints save and restore it)
     assert any(k.startswith("ema.module.") for k in model.state_dict())
 
 
-def _tiny_model_cfg():
+def _tiny_model_cfg(*overrides):
     with __import__("hydra").initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = __import__("hydra").compose("train", overrides=[*TINY, "paths.output_dir=/tmp/unused"])
+        cfg = __import__("hydra").compose("train", overrides=[*TINY, "paths.output_dir=/tmp/unused", *overrides])
     OmegaConf.resolve(cfg)
     return cfg.model
 
