@@ -8,6 +8,7 @@ reported: min and median CPU time (``time.process_time``, less sensitive than wa
 shared, loaded machine) and their new/old ratios.
 
     .venv/bin/python benchmarks/rl_overhead.py --rev 099e22b --threads 1 --out benchmarks/results/rl_overhead_1thread.json
+    .venv/bin/python benchmarks/rl_overhead.py --threads 2 --families random --out benchmarks/results/rl_overhead_2threads.json
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def main() -> None:
     ap.add_argument("--rev", default="099e22b", help="the older commit (default: before issue 7's RL changes)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--families", nargs="+", default=["gridworld", "random"], choices=["gridworld", "random"])
     ap.add_argument("--out", default="benchmarks/results/rl_overhead_1thread.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -67,7 +69,7 @@ def main() -> None:
 
     old = import_old(args.rev, root)
     rows = []
-    for family in ("gridworld", "random"):
+    for family in args.families:
         mdps = {"old": build(old, family), "new": build(new, family)}
         for tool in ("modified_policy_iteration", "value_iteration"):
             times: dict[str, list[float]] = {"old": [], "new": []}
