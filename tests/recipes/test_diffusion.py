@@ -19,16 +19,13 @@ from recipes.diffusion_data import FreshToy2DDataModule, ring_mixture
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
-EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("diffusion_*.yaml"))
+# The experiments of this recipe with offline data (other diffusion_* experiments belong to other recipes/data sets).
+EXPERIMENTS = ["diffusion_digits", "diffusion_toy2d"]
 # A tiny, fast configuration of diffusion_toy2d for end-to-end tests.
 TINY = ["experiment=diffusion_toy2d", "data.batches_per_epoch=3", "data.batch_size=64", "data.n_val=64",
         "data.n_test=64", "model.network.width=32", "model.network.num_blocks=1", "model.nll_rtol=1e-3",
         "model.nll_atol=1e-3", "model.sw_projections=50", "sampler.steps=4", "callbacks.diffusion_samples.n=50",
         "callbacks.diffusion_samples.every_n_epochs=1", "trainer.log_every_n_steps=1", "callbacks.progress_bar=null"]
-
-
-def test_required_experiments_exist():
-    assert {"diffusion_toy2d", "diffusion_digits"} <= set(EXPERIMENTS)
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -183,18 +180,19 @@ def test_help_lists_the_diffusion_groups():
 SHORT = ["experiment=diffusion_toy2d", "seed=0", "data.batches_per_epoch=300", "trainer.max_epochs=5",
          "data.batch_size=256", "data.n_test=1000", "data.n_val=256", "model.network.width=64",
          "model.network.num_blocks=2", "model.nll_rtol=1e-3", "model.nll_atol=1e-3", "sampler.steps=20",
-         "callbacks.diffusion_samples.every_n_epochs=5", "callbacks.progress_bar=null"]
+         "model.ema_warmup=true", "callbacks.diffusion_samples.every_n_epochs=5", "callbacks.progress_bar=null"]
 
 
 @pytest.mark.slow
 def test_short_toy2d_training_beats_a_fixed_sliced_wasserstein_threshold(tmp_path):
-    # Measured with exactly these settings (seed 0, 2026-11-30): SW₂ = 2.67 after 1,500 steps, against
-    # ~135 for the untrained (zero-output) network and ~0.1 for exact draws at n = 1,000. The
-    # threshold 4.0 leaves a 1.5x margin for thread-count and platform rounding.
+    # Measured with exactly these settings (seed 0, OMP_NUM_THREADS=1, 2026-11-30): SW₂ = 0.319 after
+    # 1,500 steps (2.67 without the EMA warm-up), against ~135 for the untrained (zero-output) network
+    # and ~0.1-0.15 for exact draws at n = 1,000. The threshold 0.5 leaves a 1.6x margin for
+    # thread-count and platform rounding.
     env_threads = {"OMP_NUM_THREADS": "1"}
     env = {**os.environ, "WANDB_MODE": "offline", **env_threads}
     r = subprocess.run([sys.executable, "-m", "scripts.train", f"hydra.run.dir={tmp_path}", *SHORT], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stderr[-3000:]
     sw = json.loads((tmp_path / "metrics.json").read_text())["metrics"]["test/sliced_wasserstein"]
-    assert sw < 4.0, sw
+    assert sw < 0.5, sw
