@@ -10,7 +10,9 @@ What it computes (the model is rebuilt exactly as ``mathml-sample`` does, EMA we
   halves A and B of n/2 images each;
 - FID (``mathml.metrics.frechet_distance``) between ``--n-samples`` model samples (default n/2) and
   half A, and the data-vs-data floor FID(B, A) with the same set sizes: a model cannot be told
-  from the data by this measure when its FID is near the floor. Samples are put back on the data's
+  from the data by this measure when its FID is near the floor. The floor of one split is itself
+  noisy, so its mean and standard deviation over ``--floor-splits`` other random halvings are
+  reported too. Samples are put back on the data's
   grid (the inverse of uniform dequantisation, k = ⌊y L⌋) before features are taken, as real images are;
 - features: a ``FeatureClassifier`` trained once on the run's training split and cached
   (``--feature-cache``), or Inception-v3 from local weights (``--features inception``); the JSON
@@ -59,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
                    "$MATHML_INCEPTION_WEIGHTS)")
     p.add_argument("--feature-cache", default=None, help="folder of cached feature classifiers "
                    "(default: $MATHML_CACHE_DIR/feature_nets or ~/.cache/mathml/feature_nets)")
+    p.add_argument("--floor-splits", type=int, default=5, help="random re-splits of the held-out data over which "
+                   "the floor's mean and spread are also reported (default 5)")
     p.add_argument("--classifier-epochs", type=int, default=5, help="training epochs of the feature classifier (default 5)")
     p.add_argument("--batch-size", type=int, default=500, help="images per sampling batch (default 500)")
     p.add_argument("--nll-batch-size", type=int, default=64, help="test images per likelihood solve (default 64)")
@@ -79,7 +83,8 @@ def _check_args(a: argparse.Namespace) -> tuple[Path, Path]:
         raise UsageError(f"unknown sampler {a.sampler!r}; choose one of {', '.join(SAMPLERS)}")
     if a.features not in FEATURES:
         raise UsageError(f"unknown --features {a.features!r}; choose one of {', '.join(FEATURES)}")
-    for name in ("steps", "n_probes", "max_test_points", "classifier_epochs", "batch_size", "nll_batch_size"):
+    for name in ("steps", "n_probes", "max_test_points", "classifier_epochs", "batch_size", "nll_batch_size",
+                 "floor_splits"):
         v = getattr(a, name)
         if v is not None and v < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
@@ -120,6 +125,14 @@ def to_data_grid(y, num_levels: int | None):
     if num_levels is None:
         return y.clamp(0, 1)
     return (y * num_levels).floor().clamp(0, num_levels - 1) / (num_levels - 1)
+
+
+def _std(v: list[float]) -> float:
+    """Sample standard deviation (ddof 1); 0 for one value."""
+    if len(v) < 2:
+        return 0.0
+    m = sum(v) / len(v)
+    return math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
 
 
 def _unconditional(score, num_classes: int | None, batch: int):
@@ -235,11 +248,17 @@ def evaluate(a: argparse.Namespace, ckpt: Path, config: Path) -> dict:
 
         # 2. FID against half A, the data-vs-data floor FID(B, A), IS of samples and of half B.
         t0 = time.perf_counter()
-        task = progress.add_task("FID and IS", total=4)
+        task = progress.add_task("FID and IS", total=3 + a.floor_splits)
         fid = frechet_distance(half_a, fake, features)
         progress.advance(task)
         floor = frechet_distance(half_a, half_b, features)
         progress.advance(task)
+        # The floor's spread over other random halves (seeds seed+1, ...): how much one floor value can move.
+        floors = []
+        for r in range(1, a.floor_splits + 1):
+            p = torch.randperm(x_test.shape[0], generator=torch.Generator().manual_seed(a.seed + r))
+            floors.append(frechet_distance(x_test[p[:n_half]], x_test[p[n_half:2 * n_half]], features).fid)
+            progress.advance(task)
         is_fake = inception_score(classifier.probabilities(fake))
         progress.advance(task)
         is_real = inception_score(classifier.probabilities(half_b))
@@ -287,6 +306,8 @@ def evaluate(a: argparse.Namespace, ckpt: Path, config: Path) -> dict:
         "fid": fid.to_dict(),
         "fid_data_floor": floor.to_dict(),
         "fid_floor_same_sizes": n_samples == n_half,
+        "fid_data_floor_resplits": {"mean": sum(floors) / len(floors), "std": _std(floors), "splits": len(floors),
+                                    "values": floors},
         "classifier": {"id": classifier.feature_network_id, "file": str(classifier_file),
                        "held_out_accuracy": accuracy, "epochs": a.classifier_epochs},
         "inception_score": {"value": is_fake[0].item(), "classifier": classifier.feature_network_id,
@@ -299,7 +320,9 @@ def evaluate(a: argparse.Namespace, ckpt: Path, config: Path) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     key = "bits_per_dim" if num_levels is not None else "nll_nats"
-    print(f"FID {fid.fid:.3f} (data-vs-data floor {floor.fid:.3f}; features {fid.feature_network}, "
+    fl = result["fid_data_floor_resplits"]
+    print(f"FID {fid.fid:.3f} (data-vs-data floor {floor.fid:.3f}, over {fl['splits']} other splits "
+          f"{fl['mean']:.3f} ± {fl['std']:.3f} sd; features {fid.feature_network}, "
           f"{fid.n_fake} samples vs {fid.n_real} held-out)")
     print(f"IS {result['inception_score']['value']:.3f} (held-out data {result['inception_score_data']['value']:.3f}; "
           f"classifier accuracy {accuracy:.3f})")

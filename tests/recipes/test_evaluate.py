@@ -40,6 +40,7 @@ def test_bad_arguments_give_one_line_errors_and_exit_code_2(tmp_path, capsys):
              ([c, "--steps", "0"], "--steps must be >= 1"),
              ([c, "--n-samples", "1"], "--n-samples must be >= 2"),
              ([c, "--n-probes", "0"], "--n-probes must be >= 1"),
+             ([c, "--floor-splits", "0"], "--floor-splits must be >= 1"),
              ([c, "--max-test-points", "-1"], "--max-test-points must be >= 1"),
              ([c, "--seed", "-2"], "--seed must be >= 0"),
              ([c, "--rtol", "0"], "--rtol must be a finite number > 0"),
@@ -90,6 +91,8 @@ def test_mathml_eval_runs_on_a_tiny_diffusion_digits_checkpoint(tmp_path):
     assert res["sampling"] == {"sampler": "ddim", "steps": 4, "seed": 0, "n_samples": 179, "nfe_per_batch": 4}
     # 12 training steps give noise-like samples: much farther from the data than the two data halves are
     assert res["fid"]["fid"] > res["fid_data_floor"]["fid"] > 0
+    fl = res["fid_data_floor_resplits"]
+    assert fl["splits"] == 5 and len(fl["values"]) == 5 and min(fl["values"]) > 0 and fl["std"] > 0
     for key in ("inception_score", "inception_score_data"):
         assert 1.0 <= res[key]["value"] <= 10.0  # 1 ≤ IS ≤ K for K = 10 classes
     bpd = res["bits_per_dim"]
