@@ -43,5 +43,13 @@ timeout 150 $PY benchmarks/vae_throughput.py --experiment vae_mnist --device "$D
   --out "$OUT/vae_throughput_gpu.json" 2>&1 | tee "$OUT/vae_throughput.log" | tail -8
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
+# 4. Image diffusion U-Nets (diffusion_mnist 28x28, diffusion_cifar10 32x32): training images/s and
+#    TFLOP/s as a fraction of the measured bf16 matmul peak, sampling samples/s at 10 and 50 steps.
+#    On the CPU dry run: 8 base channels, batch 4, float32 (a check that the script runs).
+DIFF_ARGS=$([ "$DEVICE" = cpu ] && echo "--tiny --threads 2" || echo "")
+timeout 300 $PY benchmarks/diffusion_images.py gpu --device "$DEVICE" $DIFF_ARGS \
+  --out "$OUT/diffusion_images_gpu.json" 2>&1 | tee "$OUT/diffusion_images_gpu.log" | tail -6
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
 echo "gpu_check status: $status"
 exit $status
