@@ -79,6 +79,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     import lightning as L
 
     from recipes.callbacks import ImageGrids
+    from recipes.diffusion_callbacks import DiffusionSamples
     from recipes.checkpoints import check_checkpoint
     from recipes.loggers import instantiate_loggers, silence_lightning_tips
 
@@ -123,7 +124,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if checkpoint_cb.last_model_path:
             paths["last checkpoint"] = checkpoint_cb.last_model_path
     for cb in callbacks:
-        if isinstance(cb, ImageGrids):
+        if isinstance(cb, (ImageGrids, DiffusionSamples)):
             paths.update({os.path.basename(p): p for p in cb.paths})
     for lg in loggers:
         if lg.log_dir:
