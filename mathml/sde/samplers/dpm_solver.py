@@ -14,8 +14,11 @@ integrates exactly: with h = λ_{i+1} − λ_i,
     x_{i+1} = (σ_{i+1}/σ_i) x_i + α_{i+1} [I₀ p(λ_i) + I₁ p′(λ_i) + I₂ p″(λ_i)],
     I₀ = 1 − e^{−h},  I₁ = h − I₀,  I₂ = h²/2 − I₁      (I_n = ∫₀ʰ e^{u−h} uⁿ/n! du),
 
-which for k = 2 is Lu et al. 2022b's Alg. 2 written with divided differences (the same update
-for any step ratio) and for k = 3 the 3M update. Global order k; one score evaluation per step.
+which for k = 3 is the 3M update. For k = 2 this integrates the linear interpolant exactly (I₁ on
+the divided difference), the "heun"-type second-order update of DPM-Solver++'s reference code; Lu
+et al. 2022b's Alg. 2 itself puts I₀ h/2 there (their "midpoint" form). The two agree to O(h³) per
+step, so both are second order, but they differ at large steps (measured in benchmarks/RESULTS.md).
+Global order k; one score evaluation per step.
 The first k − 1 steps use orders 1, 2, … (too few past points).
 """
 
@@ -90,7 +93,7 @@ def _multistep(sde, score, x_T, steps, generator, schedule, denoise, order, lowe
 def dpm_solver_2m(sde, score: Score, x_T: torch.Tensor, *, steps: int, generator: torch.Generator | None = None,
                   schedule: Schedule | torch.Tensor = log_snr_grid, denoise: bool = False,
                   lower_order_final: bool = False) -> torch.Tensor:
-    """DPM-Solver++(2M) (Lu et al. 2022b, Alg. 2; see the module docstring): global order 2, one
+    """DPM-Solver++(2M) (Lu et al. 2022b, §4; the exact-interpolant form, see the module docstring): global order 2, one
     score evaluation per step. Deterministic: ``generator`` is unused.
 
     Args:
