@@ -101,10 +101,15 @@ def ula(
     """
     _check_common(x0, step_size, n_steps, generator, burn_in, thin)
     x, kept, scale = x0, [], math.sqrt(2.0 * step_size)
-    xi = torch.empty_like(x0)  # one noise buffer, refilled each step: fewer allocations per step
+    # Noise for up to 32 steps is drawn in one call (at most ~2^20 numbers at a time): for small
+    # batches the per-call cost of the generator, not the numbers, dominates a step.
+    block = max(1, min(32, (1 << 20) // max(1, x0.numel())))
+    xi = torch.empty((block, *x0.shape), dtype=x0.dtype, device=x0.device)
     for k in range(1, n_steps + 1):
-        torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device, out=xi)
-        x = torch.add(x, score(x), alpha=step_size).add_(xi, alpha=scale)
+        j = (k - 1) % block
+        if j == 0:
+            torch.randn(xi.shape, generator=generator, dtype=x0.dtype, device=x0.device, out=xi)
+        x = torch.add(x, score(x), alpha=step_size).add_(xi[j], alpha=scale)
         if _keep(k, burn_in, thin):
             kept.append(x)
     h = torch.full(x0.shape[:1], step_size, dtype=x0.dtype, device=x0.device)
