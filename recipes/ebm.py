@@ -157,8 +157,8 @@ class EBMModule(LightningModule):
         """n draws by ULA on p_θ from uniform noise, in data space, ``(n, *data_shape)``."""
         lo, hi = self.hparams.init_low, self.hparams.init_high
         dev = generator.device if generator is not None else self.device
-        x0 = lo + (hi - lo) * torch.rand((n, *self.data_shape), generator=generator, device=dev)
-        with torch.enable_grad():
+        with torch.inference_mode(False):
+            x0 = lo + (hi - lo) * torch.rand((n, *self.data_shape), generator=generator, device=dev)
             x = ula(self.energy.score, x0, step_size=self.hparams.sample_step_size,
                     n_steps=self.hparams.sample_steps, generator=generator).x
         return (x.detach() - self.hparams.data_shift) / self.hparams.data_scale
