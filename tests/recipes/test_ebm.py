@@ -54,10 +54,12 @@ def test_toy2d_trains_from_the_command_line_and_writes_its_files(tmp_path):
     r = _run(["-m", "scripts.train", f"hydra.run.dir={run}", *TINY, "trainer.max_epochs=2"])
     assert r.returncode == 0, r.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())["metrics"]
-    for k in ("test/sliced_wasserstein", "test/mmd2", "test/ksd", "train/loss", "val/loss"):
+    for k in ("test/sliced_wasserstein", "test/mmd2", "test/ksd"):
         assert k in metrics and torch.isfinite(torch.tensor(metrics[k])), k
     for f in ("checkpoints/last.ckpt", "samples.png", "samples/epoch_001.png"):
         assert (run / f).is_file(), f
+    csv = (run / "logs" / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train/loss", "val/loss", "train/cd", "val/energy_neg"} <= set(csv)
     state = torch.load(run / "checkpoints/last.ckpt", weights_only=True)["state_dict"]
     assert state["objective.buffer.samples"].shape == (100, 2) and bool(state["objective.buffer.filled"])
 
@@ -77,3 +79,18 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, compose_train):
     b = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert "objective.buffer.samples" in a
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_toy2d_beats_a_fixed_sliced_wasserstein_threshold(tmp_path):
+    """200 steps of sliced score matching from the command line. Measured with exactly these settings:
+    SW₂ = 0.367 trained, 1.147 untrained (one step; the Gaussian reference alone), and 0.234 for exact
+    draws of the mixture vs the test set. Threshold 0.7: about twice the trained value and well below
+    the untrained one (fixed seed 0, so the run is deterministic)."""
+    run = tmp_path / "run"
+    r = _run(["-m", "scripts.train", f"hydra.run.dir={run}", "experiment=ebm_toy2d", "ebm_objective=ssm",
+              "trainer.max_epochs=2", "data.batches_per_epoch=100", "data.n_test=1000", "model.sample_steps=300",
+              "model.sw_projections=200", "callbacks.progress_bar=null"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    sw = json.loads((run / "metrics.json").read_text())["metrics"]["test/sliced_wasserstein"]
+    assert sw < 0.7, sw
