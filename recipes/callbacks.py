@@ -9,6 +9,8 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from torchvision.utils import save_image
 
+from mathml.checks import check_positive_int
+
 
 def _viewable(x: torch.Tensor) -> torch.Tensor:
     """Images (N, C, H, W) clamped to [0, 1], enlarged (nearest) to at least 32 pixels a side."""
@@ -28,8 +30,7 @@ class ImageGrids(Callback):
     """
 
     def __init__(self, out_dir: str, n: int = 64, seed: int = 0) -> None:
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
+        check_positive_int(n, "n")
         self.out_dir, self.n, self.seed = str(out_dir), int(n), int(seed)
         self.paths: list[str] = []
         self._batch: torch.Tensor | None = None

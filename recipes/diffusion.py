@@ -35,6 +35,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+from mathml.checks import check_int_at_least, check_positive, check_positive_int
 from mathml.metrics import mmd_squared, sliced_wasserstein
 from mathml.sde import ClassifierFreeGuidance, LinearSDE, drop_labels
 from mathml.sde.likelihood import log_likelihood, log_prob_to_bits_per_dim, uniform_dequantize
@@ -119,13 +120,11 @@ class DiffusionModule(LightningModule):
                 raise TypeError(f"{name} must be callable (a Hydra _partial_), got {type(f).__name__}")
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay}")
-        if data_scale <= 0:
-            raise ValueError(f"data_scale must be > 0, got {data_scale}")
-        if num_levels is not None and (isinstance(num_levels, bool) or not isinstance(num_levels, int) or num_levels < 2):
-            raise ValueError(f"num_levels must be an int >= 2 or None (continuous data), got {num_levels!r}")
-        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
-                                        or num_classes < 1):
-            raise ValueError(f"num_classes must be an int >= 1 or None (unconditional), got {num_classes!r}")
+        check_positive(data_scale, "data_scale")
+        if num_levels is not None:
+            check_int_at_least(num_levels, "num_levels (None for continuous data)", 2)
+        if num_classes is not None:
+            check_positive_int(num_classes, "num_classes (None for an unconditional model)")
         if not 0.0 <= p_uncond <= 1.0 or not guidance_scale >= 0.0:
             raise ValueError(f"p_uncond must lie in [0, 1] and guidance_scale be >= 0, got {p_uncond}, {guidance_scale}")
         self.sde = sde

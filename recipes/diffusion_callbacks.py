@@ -9,6 +9,8 @@ import os
 import torch
 from lightning import Callback, LightningModule, Trainer
 
+from mathml.checks import check_positive_int
+
 
 def save_samples(x: torch.Tensor, path: str, *, reference: torch.Tensor | None = None, title: str = "") -> str:
     """Write ``x`` as a PNG: a scatter plot when x is (n, 2) (with ``reference`` points in grey
@@ -60,8 +62,8 @@ class DiffusionSamples(Callback):
     """
 
     def __init__(self, out_dir: str, n: int = 1000, every_n_epochs: int = 1, seed: int = 0) -> None:
-        if n < 1 or every_n_epochs < 1:
-            raise ValueError(f"n and every_n_epochs must be >= 1, got n={n}, every_n_epochs={every_n_epochs}")
+        check_positive_int(n, "n")
+        check_positive_int(every_n_epochs, "every_n_epochs")
         self.out_dir, self.n, self.every, self.seed = str(out_dir), int(n), int(every_n_epochs), int(seed)
         self.paths: list[str] = []
 

@@ -18,6 +18,7 @@ import torch
 from lightning import LightningModule
 from torch import nn
 
+from mathml.checks import check_positive, check_positive_int
 from mathml.metrics import kernel_stein_discrepancy, mmd_squared, sliced_wasserstein
 from mathml.sde import ula
 
@@ -66,9 +67,11 @@ class EBMModule(LightningModule):
         super().__init__()
         if not callable(optimizer):
             raise TypeError(f"optimizer must be callable (a Hydra _partial_), got {type(optimizer).__name__}")
-        if sample_steps < 1 or sample_step_size <= 0 or data_scale <= 0 or not init_high > init_low:
-            raise ValueError("need sample_steps >= 1, sample_step_size > 0, data_scale > 0 and init_high > init_low; "
-                             f"got {sample_steps}, {sample_step_size}, {data_scale}, [{init_low}, {init_high}]")
+        check_positive_int(sample_steps, "sample_steps")
+        check_positive(sample_step_size, "sample_step_size")
+        check_positive(data_scale, "data_scale")
+        if not init_high > init_low:
+            raise ValueError(f"init_high must exceed init_low, got [{init_low}, {init_high}]")
         self.energy, self.objective, self.optimizer_factory = energy, objective, optimizer
         self.data_shape = tuple(int(s) for s in data_shape)
         # Plain values only: checkpoints must load with torch.load(weights_only=True).

@@ -15,6 +15,7 @@ from lightning import LightningModule
 from torch import nn
 from torchmetrics import MeanMetric, SumMetric
 
+from mathml.checks import check_int_at_least, check_nonnegative_int, check_positive_int
 from mathml.distributions import rsample
 from mathml.metrics import bits_per_dim
 from mathml.objectives import ELBO, importance_sampled_log_likelihood
@@ -57,16 +58,14 @@ class VAEModule(LightningModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if kl_warmup_steps < 0:
-            raise ValueError(f"kl_warmup_steps must be >= 0, got {kl_warmup_steps}")
+        check_nonnegative_int(kl_warmup_steps, "kl_warmup_steps")
         if kl_warmup_steps > 0 and not isinstance(objective, ELBO):
             raise ValueError(
                 f"kl_warmup_steps={kl_warmup_steps} needs the ELBO objective (it scales the KL term); "
                 f"got {type(objective).__name__}. Set model.kl_warmup_steps=0."
             )
-        if eval_k < 2 or eval_chunk < 1:
-            raise ValueError(f"eval_k must be >= 2 (its standard error needs two weights) and eval_chunk >= 1, "
-                             f"got {eval_k} and {eval_chunk}")
+        check_int_at_least(eval_k, "eval_k (its standard error needs two importance weights)", 2)
+        check_positive_int(eval_chunk, "eval_chunk")
         self.encoder, self.decoder, self.prior, self.objective = encoder, decoder, prior, objective
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         # Plain values only: checkpoints must load with torch.load(weights_only=True).

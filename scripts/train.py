@@ -45,8 +45,12 @@ def _build(key: str, node: Any, **kwargs: Any) -> Any:
 
 
 def _check_top_level(cfg: DictConfig) -> None:
-    if not isinstance(cfg.get("seed"), int) or cfg.seed < 0:
-        raise ConfigError(f"config key `seed` must be a non-negative int, got {cfg.get('seed')!r}")
+    from mathml.checks import check_nonnegative_int  # here, so `--help` does not pay for importing torch
+
+    try:
+        check_nonnegative_int(cfg.get("seed"), "config key `seed`")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     for old, new in _MOVED.items():
         if old in cfg:
             raise ConfigError(

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import torch
 
-from mathml._checks import check_choice
+from mathml.checks import check_choice
 from mathml.data.info import DIGITS, MNIST_SUBSET, DataInfo
 from mathml.data.split import BINARIZE, binarize_images, check_split_args, split_indices
 

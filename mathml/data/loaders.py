@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from mathml._checks import check_nonnegative_int, check_positive_int
+from mathml.checks import check_nonnegative_int, check_positive_int
 
 
 class EpochSeededSampler(Sampler[int]):

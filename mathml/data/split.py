@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mathml._checks import check_choice, check_in_open_interval, check_nonnegative_int
+from mathml.checks import check_choice, check_in_open_interval, check_nonnegative_int
 
 SPLITS = ("train", "val", "test")
 BINARIZE = (None, "threshold", "bernoulli")

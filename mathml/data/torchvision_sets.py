@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mathml._checks import check_choice
+from mathml.checks import check_choice
 from mathml.data.split import SPLITS, check_split_args
 from mathml.data.info import CIFAR10, FASHION_MNIST, MNIST, DataInfo
 

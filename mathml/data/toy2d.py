@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from mathml._checks import check_choice, check_generator, check_nonnegative, check_positive_int
+from mathml.checks import check_choice, check_generator, check_nonnegative, check_positive_int
 
 
 def _check(n: int, generator: torch.Generator | None, **scales: float) -> None:

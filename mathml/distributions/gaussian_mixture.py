@@ -22,7 +22,7 @@ import math
 import torch
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
-from mathml._checks import check_generator, check_positive_int
+from mathml.checks import check_generator, check_positive_int
 
 
 def _per_sample(v: torch.Tensor | float | None, x: torch.Tensor) -> torch.Tensor | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch.distributions import MultivariateNormal
 
-from mathml._checks import check_positive_int, check_tensor
+from mathml.checks import check_positive_int, check_tensor
 
 
 @dataclass(frozen=True)

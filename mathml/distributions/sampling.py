@@ -36,7 +36,7 @@ from torch.distributions import (
     TransformedDistribution,
 )
 
-from mathml._checks import check_generator
+from mathml.checks import check_generator
 
 __all__ = ["register_sampler", "rsample", "sample"]
 

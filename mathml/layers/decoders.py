@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
-from mathml._checks import check_positive_int
+from mathml.checks import check_positive_int
 
 from ._shapes import as_shape
 from .mlp import MLP

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
-from mathml._checks import check_positive, check_positive_int, inverse_softplus
+from mathml.checks import check_positive, check_positive_int, inverse_softplus
 
 from ._shapes import as_shape, check_data
 from .mlp import MLP

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mathml._checks import check_positive, check_positive_int
+from mathml.checks import check_positive, check_positive_int
 
 from .mlp import MLP
 

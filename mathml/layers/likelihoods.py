@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal
 
-from mathml._checks import check_int_at_least, check_positive, inverse_softplus
+from mathml.checks import check_int_at_least, check_positive, inverse_softplus
 from mathml.distributions.discretized import DiscretizedGaussian
 
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mathml._checks import check_nonnegative_int, check_positive_int, check_tensor
+from mathml.checks import check_nonnegative_int, check_positive_int, check_tensor
 
 from .time_embedding import GaussianFourierEmbedding
 

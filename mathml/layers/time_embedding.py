@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from mathml._checks import check_positive, check_positive_int, check_tensor
+from mathml.checks import check_positive, check_positive_int, check_tensor
 
 
 def _check_dim(dim: object) -> int:

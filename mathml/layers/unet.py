@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mathml._checks import check_nonnegative, check_nonnegative_int, check_positive_int, check_tensor
+from mathml.checks import check_nonnegative, check_nonnegative_int, check_positive_int, check_tensor
 
 from .time_embedding import GaussianFourierEmbedding
 

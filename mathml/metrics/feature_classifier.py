@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mathml._checks import check_int_at_least, check_positive, check_positive_int, check_tensor
+from mathml.checks import check_int_at_least, check_positive, check_positive_int, check_tensor
 
 __all__ = [
     "FeatureClassifier",

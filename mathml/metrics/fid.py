@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mathml._checks import check_positive_int, check_tensor
+from mathml.checks import check_positive_int, check_tensor
 
 __all__ = ["FIDResult", "FeatureNetworkMismatch", "frechet_distance", "inception_feature_network"]
 

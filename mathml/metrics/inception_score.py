@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from mathml._checks import check_positive_int, check_tensor
+from mathml.checks import check_positive_int, check_tensor
 
 __all__ = ["inception_score"]
 

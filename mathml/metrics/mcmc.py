@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-from mathml._checks import check_positive, check_positive_int, check_tensor
+from mathml.checks import check_positive, check_positive_int, check_tensor
 
 
 def _as_chains(chains: torch.Tensor, min_draws: int = 4) -> tuple[torch.Tensor, tuple[int, ...]]:

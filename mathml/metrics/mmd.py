@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
-from mathml._checks import check_positive, check_tensor
+from mathml.checks import check_positive, check_tensor
 
 __all__ = ["mmd_squared", "median_bandwidth"]
 

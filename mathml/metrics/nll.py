@@ -32,7 +32,7 @@ import math
 
 import torch
 
-from mathml._checks import check_generator, check_int_at_least, check_positive_int, check_tensor
+from mathml.checks import check_generator, check_int_at_least, check_positive_int, check_tensor
 
 __all__ = ["bits_per_dim", "dequantized_bits_per_dim", "uniform_dequantize"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from mathml._checks import check_generator, check_positive, check_positive_int, check_tensor
+from mathml.checks import check_generator, check_positive, check_positive_int, check_tensor
 
 __all__ = ["sliced_wasserstein", "wasserstein_1d", "random_directions"]
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch.distributions import Distribution
 
-from mathml._checks import check_tensor
+from mathml.checks import check_tensor
 
 
 def check_inputs(x: object, q_z: object, decoder: object, prior: object) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mathml._checks import (
+from mathml.checks import (
     check_generator,
     check_nonnegative,
     check_positive,

@@ -31,7 +31,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from mathml._checks import check_generator, check_tensor
+from mathml.checks import check_generator, check_tensor
 from mathml.sde.base import LinearSDE, append_dims
 
 from .weighting import SigmaSquaredWeighting, TimeDistribution, UniformTime, Weighting

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
-from mathml._checks import check_choice, check_positive_int
+from mathml.checks import check_choice, check_positive_int
 from mathml.distributions.sampling import rsample, sample
 
 from ._checks import check_inputs, decode

@@ -23,7 +23,7 @@ import torch
 from torch.distributions import Distribution, Independent, MultivariateNormal, Normal, register_kl
 from torch.distributions import kl_divergence as _torch_kl
 
-from mathml._checks import check_nonnegative_int
+from mathml.checks import check_nonnegative_int
 from mathml.distributions.sampling import _describe, rsample, sample
 
 from .reinforce import score_function_surrogate

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from mathml._checks import check_positive, check_tensor
+from mathml.checks import check_positive, check_tensor
 from mathml.sde.base import LinearSDE, append_dims, as_time
 
 Net = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

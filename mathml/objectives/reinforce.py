@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import torch
 
-from mathml._checks import check_choice, check_tensor
+from mathml.checks import check_choice, check_tensor
 
 __all__ = ["score_function_surrogate"]
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from mathml._checks import check_generator, check_positive_int, check_tensor
+from mathml.checks import check_generator, check_positive_int, check_tensor
 from mathml.sde.base import LinearSDE, append_dims
 
 from .denoising import _check_t_min

@@ -26,7 +26,7 @@ import math
 
 import torch
 
-from mathml._checks import check_generator, check_positive
+from mathml.checks import check_generator, check_positive
 from mathml.sde.base import LinearSDE
 
 __all__ = [

@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from mathml._checks import check_positive, check_positive_int
+from mathml.checks import check_positive, check_positive_int
 from mathml.rl.bellman import _gamma, greedy_policy, q_backup
 from mathml.rl.certificate import (
     HARD_MAX,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mathml._checks import check_positive_int
+from mathml.checks import check_positive_int
 from mathml.rl.mdp import TabularMDP
 
 __all__ = ["ExhaustiveSolution", "exhaustive_solution"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mathml._checks import check_positive_int
+from mathml.checks import check_positive_int
 from mathml.rl.bellman import _gamma
 from mathml.rl.certificate import _gamma_n, row_stats, unit_roundoff
 from mathml.rl.mdp import TabularMDP

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from mathml._checks import check_int_at_least
+from mathml.checks import check_int_at_least
 from mathml.rl.mdp import TabularMDP
 
 __all__ = ["GRID_MOVES", "slippery_gridworld", "sutton_barto_4x4", "sutton_barto_5x5"]

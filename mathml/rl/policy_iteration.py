@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mathml._checks import check_nonnegative_int
+from mathml.checks import check_nonnegative_int
 from mathml.rl._checks import check_discounted, initial_values
 from mathml.rl._linear import evaluate_gauss_seidel, solve_dense
 from mathml.rl._stopping import Stopper, check_iteration_args, finish

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mathml._checks import check_positive_int
+from mathml.checks import check_positive_int
 from mathml.rl.mdp import TabularMDP
 
 __all__ = ["random_sparse_mdp", "random_dense_mdp"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mathml._checks import check_positive
+from mathml.checks import check_positive
 from mathml.rl._checks import check_discounted, initial_values
 from mathml.rl._stopping import check_iteration_args
 from mathml.rl.certificate import SoftMax

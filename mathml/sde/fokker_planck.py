@@ -30,7 +30,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
-from mathml._checks import check_positive, check_positive_int
+from mathml.checks import check_positive, check_positive_int
 
 Field = Callable[[torch.Tensor, float], torch.Tensor]
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from mathml._checks import check_generator, check_nonnegative_int, check_tensor
+from mathml.checks import check_generator, check_nonnegative_int, check_tensor
 
 from .base import as_time
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mathml._checks import (
+from mathml.checks import (
     check_generator,
     check_nonnegative_int,
     check_positive,

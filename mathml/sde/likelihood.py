@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mathml._checks import check_generator, check_positive, check_positive_int, check_tensor
+from mathml.checks import check_generator, check_positive, check_positive_int, check_tensor
 from mathml.metrics.nll import dequantized_bits_per_dim, uniform_dequantize  # re-exported: one implementation
 
 from .base import LinearSDE

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torchdiffeq
 
-from mathml._checks import check_generator, check_in_open_interval, check_positive, check_positive_int, check_tensor
+from mathml.checks import check_generator, check_in_open_interval, check_positive, check_positive_int, check_tensor
 
 Grad = Callable[[torch.Tensor], torch.Tensor]
 

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from mathml._checks import check_positive, check_positive_int
+from mathml.checks import check_positive, check_positive_int
 
 from .base import LinearSDE
 

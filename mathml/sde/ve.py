@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from mathml._checks import check_positive
+from mathml.checks import check_positive
 
 from .base import LinearSDE
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from mathml._checks import check_positive
+from mathml.checks import check_positive
 
 from .base import LinearSDE
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mathml._checks import check_generator, check_positive_int, check_tensor
+from mathml.checks import check_generator, check_positive_int, check_tensor
 
 from ..base import LinearSDE
 from ..schedules import log_snr_grid

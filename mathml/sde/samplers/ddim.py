@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from mathml._checks import check_nonnegative
+from mathml.checks import check_nonnegative
 
 from ..schedules import log_snr_grid
 from ._common import Schedule, Score, check_common, declare, denoise_step, make_grid

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from mathml._checks import check_positive, check_positive_int
+from mathml.checks import check_positive, check_positive_int
 
 from ..schedules import log_snr_grid
 from ._common import Grid, Schedule, Score, check_common, declare, denoise_step, make_grid

@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from mathml._checks import check_nonnegative, check_positive
+from mathml.checks import check_nonnegative, check_positive
 
 from ..schedules import karras_grid
 from ._common import SQRT2M1, Schedule, Score, check_common, declare, denoise_step, make_grid

@@ -34,7 +34,7 @@ import math
 
 import torch
 
-from mathml._checks import check_choice, check_positive_int
+from mathml.checks import check_choice, check_positive_int
 
 from ..schedules import warped_log_snr_grid
 from ._common import Grid, Schedule, Score, check_common, declare, denoise_step, make_grid

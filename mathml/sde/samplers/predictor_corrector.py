@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from mathml._checks import check_nonnegative, check_nonnegative_int
+from mathml.checks import check_nonnegative, check_nonnegative_int
 
 from ..schedules import uniform_grid
 from ._common import Schedule, Score, check_common, declare, make_grid, denoise_step

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torchdiffeq
 
-from mathml._checks import check_positive
+from mathml.checks import check_positive
 
 from ..reverse import probability_flow
 from ..schedules import karras_grid, uniform_grid

@@ -8,7 +8,7 @@ import math
 import torch
 import torchsde
 
-from mathml._checks import check_choice
+from mathml.checks import check_choice
 
 from ..reverse import reverse_sde
 from ..schedules import uniform_grid

@@ -1,9 +1,9 @@
 """The one home of mathml's argument checks.
 
-Every public entry point validates its arguments with these helpers, so an error always names the
-argument, what was expected and what was given. Import them as
-``from mathml._checks import check_positive_int`` (they are private to the package: recipes and
-scripts validate through the public constructors, not by importing these).
+Every public entry point of the library, the recipes and the scripts validates its arguments with
+these helpers, so an error always names the argument, what was expected and what was given:
+``from mathml.checks import check_positive_int``. Add a generic check here rather than writing one
+by hand in a module.
 """
 
 from __future__ import annotations
