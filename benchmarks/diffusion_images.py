@@ -1,7 +1,7 @@
 """Image diffusion benchmarks: the recipe's training throughput vs a plain PyTorch loop (CPU), and
 the U-Net's training and sampling throughput on a GPU.
 
-``throughput`` (default): the Lightning recipe (``recipes.diffusion.DiffusionModule``) vs a
+``throughput`` (default): the Lightning recipe (``mathml_recipes.diffusion.DiffusionModule``) vs a
 hand-written loop doing the same work per step with the same U-Net, data loader and optimizer:
 label dropout, uniform dequantisation and scaling, the denoising score-matching loss, an Adam step
 and the EMA update; both write one checkpoint (model + optimizer state) per epoch. Sides alternate
@@ -99,7 +99,7 @@ def lightning_recipe(cfg, epochs: int, batches: int, ckpt_dir: str) -> tuple[flo
     import lightning as L
     from hydra.utils import instantiate
 
-    from recipes.loggers import instantiate_loggers, silence_lightning_tips
+    from mathml_recipes.loggers import instantiate_loggers, silence_lightning_tips
 
     silence_lightning_tips()
 

@@ -54,7 +54,7 @@ def main() -> None:
     from hydra.utils import instantiate
 
     from mathml.metrics import mmd_squared, sliced_wasserstein
-    from scripts.train import train
+    from mathml_scripts.train import train
 
     overrides = ["experiment=diffusion_toy2d", f"seed={a.seed}", f"trainer.max_steps={a.steps}", "trainer.max_epochs=-1",
                  "callbacks.diffusion_samples.every_n_epochs=1000", "+callbacks.cpu_timer._target_=__main__.CPUTimer",

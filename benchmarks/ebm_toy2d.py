@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from mathml.metrics import kernel_stein_discrepancy, mmd_squared, sliced_wasserstein
-from recipes.diffusion_data import FreshToy2DDataModule
+from mathml_recipes.diffusion_data import FreshToy2DDataModule
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ def main() -> None:
     torch.set_num_threads(2)
     from hydra.utils import instantiate
 
-    from scripts.train import train
+    from mathml_scripts.train import train
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose_train(tmp, "experiment=linear_vae_digits", "callbacks.progress_bar=null",

@@ -107,7 +107,7 @@ def lightning_recipe(cfg, epochs: int, tmp: str, variant: str = "recipe") -> tup
     from hydra.utils import instantiate
     import lightning as L
 
-    from recipes.loggers import instantiate_loggers, silence_lightning_tips
+    from mathml_recipes.loggers import instantiate_loggers, silence_lightning_tips
 
     silence_lightning_tips()
 
@@ -243,8 +243,8 @@ def micro(args) -> None:
     import hydra.utils
     import lightning as L
 
-    from recipes.loggers import silence_lightning_tips
-    from recipes.term_means import TermMeans
+    from mathml_recipes.loggers import silence_lightning_tips
+    from mathml_recipes.term_means import TermMeans
 
     silence_lightning_tips()
 

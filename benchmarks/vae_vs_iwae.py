@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "vae_vs_iwae.json"))
     args = ap.parse_args()
     torch.set_num_threads(2)
-    from scripts.train import train
+    from mathml_scripts.train import train
 
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:

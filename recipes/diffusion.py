@@ -65,7 +65,7 @@ class DiffusionModule(LightningModule):
         optimizer: factory ``params -> Optimizer``.
         scheduler: optional factory ``optimizer -> LRScheduler`` stepped every optimizer step.
         ema_decay: EMA decay β ∈ [0, 1): θ̄ ← β θ̄ + (1 − β) θ after every optimizer step.
-        ema_warmup: use β_n = min(β, (1 + n)/(10 + n)) after n updates (``recipes.ema``), for
+        ema_warmup: use β_n = min(β, (1 + n)/(10 + n)) after n updates (``mathml_recipes.ema``), for
             short runs.
         data_scale, data_shift: the model sees x' = scale · x + shift (images in [0, 1] → [−1, 1]
             with 2, −1; 2-D data with 1, 0).

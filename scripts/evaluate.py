@@ -35,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.sample import SAMPLERS, OneLineParser, UsageError, build_sampler, load_checkpoint, run_config
+from mathml_scripts.sample import SAMPLERS, OneLineParser, UsageError, build_sampler, load_checkpoint, run_config
 
 FEATURES = ("auto", "classifier", "inception")
 

@@ -77,7 +77,7 @@ def plan(cfg: DictConfig) -> dict[str, Any]:
     """Build the MDP and the algorithm from ``cfg``, solve, log, plot; return the metrics."""
     from hydra.utils import instantiate
 
-    from recipes.loggers import instantiate_loggers
+    from mathml_recipes.loggers import instantiate_loggers
 
     out_dir = cfg.paths.output_dir
     os.makedirs(out_dir, exist_ok=True)

@@ -84,7 +84,7 @@ def load_checkpoint(ckpt: Path, config: Path, device: str):
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from recipes.diffusion import DiffusionModule
+    from mathml_recipes.diffusion import DiffusionModule
 
     cfg = OmegaConf.load(config)
     if "model" not in cfg or "data" not in cfg:
@@ -137,7 +137,7 @@ def run(a: argparse.Namespace, ckpt: Path, config: Path) -> dict[str, str]:
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from recipes.diffusion_callbacks import save_samples
+    from mathml_recipes.diffusion_callbacks import save_samples
 
     cfg, model = load_checkpoint(ckpt, config, a.device)
     sampler, name, steps, nfe_per_batch = build_sampler(cfg, a.sampler, a.steps)

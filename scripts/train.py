@@ -21,7 +21,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from recipes.errors import CheckpointError, ConfigError
+from mathml_recipes.errors import CheckpointError, ConfigError
 
 _TEST_CKPT = ("best", "last", None)
 # Keys that moved: a stale `+key=` override would otherwise be silently ignored.
@@ -82,10 +82,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Build every part from ``cfg``, fit, test, write ``metrics.json``; return the metrics."""
     import lightning as L
 
-    from recipes.callbacks import ImageGrids
-    from recipes.diffusion_callbacks import DiffusionSamples
-    from recipes.checkpoints import check_checkpoint
-    from recipes.loggers import instantiate_loggers, silence_lightning_tips
+    from mathml_recipes.callbacks import ImageGrids
+    from mathml_recipes.diffusion_callbacks import DiffusionSamples
+    from mathml_recipes.checkpoints import check_checkpoint
+    from mathml_recipes.loggers import instantiate_loggers, silence_lightning_tips
 
     _check_top_level(cfg)
     silence_lightning_tips()

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from mathml.data import DatasetNotFoundError, digits
-from recipes.data import OfflineDigitsDataModule, Toy2DDataModule, TorchvisionDataModule
+from mathml_recipes.data import OfflineDigitsDataModule, Toy2DDataModule, TorchvisionDataModule
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
 

@@ -8,8 +8,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from mathml.layers import DiscretizedGaussianLikelihood
-from recipes.loggers import instantiate_loggers
-from recipes.vae import VAEModule
+from mathml_recipes.loggers import instantiate_loggers
+from mathml_recipes.vae import VAEModule
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))

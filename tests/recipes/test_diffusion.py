@@ -14,8 +14,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from recipes.diffusion import DiffusionModule
-from recipes.diffusion_data import FreshToy2DDataModule, ring_mixture
+from mathml_recipes.diffusion import DiffusionModule
+from mathml_recipes.diffusion_data import FreshToy2DDataModule, ring_mixture
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
@@ -119,7 +119,7 @@ def _run(args, timeout=600):
 @pytest.mark.slow
 def test_toy2d_trains_from_the_command_line_and_mathml_sample_reads_its_checkpoint(tmp_path, capsys):
     run = tmp_path / "run"
-    r = _run(["-m", "scripts.train", f"hydra.run.dir={run}", *TINY, "trainer.max_epochs=2"])
+    r = _run(["-m", "mathml_scripts.train", f"hydra.run.dir={run}", *TINY, "trainer.max_epochs=2"])
     assert r.returncode == 0, r.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())["metrics"]
     for k in ("test/nll_nats", "test/nll_gap_nats", "test/nll_gap_se", "test/sliced_wasserstein", "test/mmd2"):
@@ -128,14 +128,14 @@ def test_toy2d_trains_from_the_command_line_and_mathml_sample_reads_its_checkpoi
         assert (run / f).is_file(), f
     # mathml-sample on that checkpoint: a tensor and a picture; the EMA weights by default.
     out = tmp_path / "samples"
-    r = _run(["-m", "scripts.sample", str(run / "checkpoints/last.ckpt"), "--sampler", "pf_ode_heun", "--steps", "3",
+    r = _run(["-m", "mathml_scripts.sample", str(run / "checkpoints/last.ckpt"), "--sampler", "pf_ode_heun", "--steps", "3",
               "--n", "40", "--seed", "1", "--out", str(out), "--no-progress"])
     assert r.returncode == 0, r.stderr[-3000:]
     x = torch.load(out / "samples.pt", weights_only=True)
     assert x.shape == (40, 2) and torch.isfinite(x).all() and (out / "samples.png").is_file()
     # In-process from here (each subprocess pays ~5 s of imports). The same seed gives the same
     # samples; the raw weights give others.
-    from scripts.sample import main as sample_main
+    from mathml_scripts.sample import main as sample_main
 
     ckpt = str(run / "checkpoints/last.ckpt")
     common = ["--sampler", "pf_ode_heun", "--steps", "3", "--n", "40", "--seed", "1", "--no-progress"]
@@ -159,7 +159,7 @@ def test_toy2d_trains_from_the_command_line_and_mathml_sample_reads_its_checkpoi
 
 @pytest.mark.slow
 def test_resume_matches_an_uninterrupted_run(tmp_path, compose_train):
-    from scripts.train import train
+    from mathml_scripts.train import train
 
     common = [*TINY, "test_ckpt=last"]
     full = train(compose_train("trainer.max_epochs=4", *common, out="full"))
@@ -177,7 +177,7 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, compose_train):
 
 @pytest.mark.slow
 def test_help_lists_the_diffusion_groups():
-    r = _run(["-m", "scripts.train", "--help"], timeout=300)
+    r = _run(["-m", "mathml_scripts.train", "--help"], timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     for name in ("sde: edm, subvp, ve, vp", "score_matching: dsm", "sampler:", "dpm_solver_2m", "diffusion_toy2d",
                  "diffusion_digits", "toy2d_fresh"):
@@ -199,7 +199,7 @@ def test_short_toy2d_training_beats_a_fixed_sliced_wasserstein_threshold(tmp_pat
     # thread-count and platform rounding.
     env_threads = {"OMP_NUM_THREADS": "1"}
     env = {**os.environ, "WANDB_MODE": "offline", **env_threads}
-    r = subprocess.run([sys.executable, "-m", "scripts.train", f"hydra.run.dir={tmp_path}", *SHORT], cwd=ROOT, env=env,
+    r = subprocess.run([sys.executable, "-m", "mathml_scripts.train", f"hydra.run.dir={tmp_path}", *SHORT], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stderr[-3000:]
     sw = json.loads((tmp_path / "metrics.json").read_text())["metrics"]["test/sliced_wasserstein"]

@@ -13,8 +13,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from recipes.diffusion import DiffusionModule
-from recipes.performance import PerformanceFlags, trainer
+from mathml_recipes.diffusion import DiffusionModule
+from mathml_recipes.performance import PerformanceFlags, trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["model.network.base_channels=8", "model.network.num_heads=1", "model.network.norm_groups=4"]
@@ -86,7 +86,7 @@ def test_config_sweep_instantiates_and_runs_a_forward_pass(overrides, compose_tr
 def test_gpu_trainer_config_states_bf16_and_the_switches(compose_train):
     cfg = compose_train("experiment=diffusion_cifar10", "trainer=gpu")
     assert cfg.trainer.precision == "bf16-mixed" and cfg.trainer.tf32 is True
-    assert cfg.trainer._target_ == "recipes.performance.trainer"
+    assert cfg.trainer._target_ == "mathml_recipes.performance.trainer"
     # the same factory on the CPU: the flags callback is appended to the given callbacks
     t = trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False,
                 channels_last=True, callbacks=[])
@@ -112,7 +112,7 @@ def test_performance_flags_set_tf32_and_channels_last():
 @pytest.mark.slow
 def test_mnist_subset_trains_from_the_command_line_and_writes_a_sample_grid(tmp_path):
     run = tmp_path / "run"
-    args = ["-m", "scripts.train", "experiment=diffusion_mnist_subset", f"hydra.run.dir={run}", *SMALL,
+    args = ["-m", "mathml_scripts.train", "experiment=diffusion_mnist_subset", f"hydra.run.dir={run}", *SMALL,
             "trainer.max_epochs=1", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1",
             "trainer.check_val_every_n_epoch=1", "data.batch_size=8", "sampler.steps=2",
             "callbacks.diffusion_samples.n=10", "callbacks.diffusion_samples.every_n_epochs=1",

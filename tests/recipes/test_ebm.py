@@ -13,7 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from recipes.ebm import EBMModule
+from mathml_recipes.ebm import EBMModule
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["experiment=ebm_toy2d", "data.batches_per_epoch=3", "data.batch_size=32", "data.n_val=32",
@@ -51,7 +51,7 @@ def _run(args, timeout=900):
 @pytest.mark.slow
 def test_toy2d_trains_from_the_command_line_and_writes_its_files(tmp_path):
     run = tmp_path / "run"
-    r = _run(["-m", "scripts.train", f"hydra.run.dir={run}", *TINY, "trainer.max_epochs=2"])
+    r = _run(["-m", "mathml_scripts.train", f"hydra.run.dir={run}", *TINY, "trainer.max_epochs=2"])
     assert r.returncode == 0, r.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())["metrics"]
     for k in ("test/sliced_wasserstein", "test/mmd2", "test/ksd"):
@@ -66,7 +66,7 @@ def test_toy2d_trains_from_the_command_line_and_writes_its_files(tmp_path):
 
 @pytest.mark.slow
 def test_resume_matches_an_uninterrupted_run(tmp_path, compose_train):
-    from scripts.train import train
+    from mathml_scripts.train import train
 
     common = [*TINY, "test_ckpt=last"]
     full = train(compose_train("trainer.max_epochs=4", *common, out="full"))
@@ -88,7 +88,7 @@ def test_toy2d_beats_a_fixed_sliced_wasserstein_threshold(tmp_path):
     draws of the mixture vs the test set. Threshold 0.7: about twice the trained value and well below
     the untrained one (fixed seed 0, so the run is deterministic)."""
     run = tmp_path / "run"
-    r = _run(["-m", "scripts.train", f"hydra.run.dir={run}", "experiment=ebm_toy2d", "ebm_objective=ssm",
+    r = _run(["-m", "mathml_scripts.train", f"hydra.run.dir={run}", "experiment=ebm_toy2d", "ebm_objective=ssm",
               "trainer.max_epochs=2", "data.batches_per_epoch=100", "data.n_test=1000", "model.sample_steps=300",
               "model.sw_projections=200", "callbacks.progress_bar=null"])
     assert r.returncode == 0, r.stderr[-3000:]

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mathml.sde import uniform_dequantize
-from scripts.evaluate import main, to_data_grid
+from mathml_scripts.evaluate import main, to_data_grid
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,13 +68,13 @@ def _run(args, timeout=900):
 @pytest.mark.slow
 def test_mathml_eval_runs_on_a_tiny_diffusion_digits_checkpoint(tmp_path):
     run = tmp_path / "run"
-    r = _run(["-m", "scripts.train", "experiment=diffusion_digits", f"hydra.run.dir={run}", "trainer.max_steps=12",
+    r = _run(["-m", "mathml_scripts.train", "experiment=diffusion_digits", f"hydra.run.dir={run}", "trainer.max_steps=12",
               "trainer.max_epochs=2", "model.network.width=32", "model.network.num_blocks=1", "test_ckpt=null",
               "callbacks.diffusion_samples=null", "callbacks.progress_bar=null"])
     assert r.returncode == 0, r.stderr[-3000:]
     out = tmp_path / "eval.json"
     cache = tmp_path / "feature_nets"
-    args = ["-m", "scripts.evaluate", str(run / "checkpoints" / "last.ckpt"), "--sampler", "ddim", "--steps", "4",
+    args = ["-m", "mathml_scripts.evaluate", str(run / "checkpoints" / "last.ckpt"), "--sampler", "ddim", "--steps", "4",
             "--max-test-points", "6", "--nll-batch-size", "3", "--rtol", "1e-3", "--atol", "1e-3",
             "--classifier-epochs", "1", "--feature-cache", str(cache), "--out", str(out), "--no-progress"]
     r = _run(args)

@@ -17,7 +17,7 @@ FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "+trainer.limi
 def _cli(tmp_path, *args, timeout=240):
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "scripts.train", f"hydra.run.dir={tmp_path}", *args],
+        [sys.executable, "-m", "mathml_scripts.train", f"hydra.run.dir={tmp_path}", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
 
@@ -36,12 +36,12 @@ def test_default_experiment_trains_from_the_command_line(tmp_path):
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert "state_dict" in ckpt
     assert "final metrics" in r.stdout and "test/nll_nats" in r.stdout
-    # Lightning's advertising tips are silenced (recipes.loggers.silence_lightning_tips).
+    # Lightning's advertising tips are silenced (mathml_recipes.loggers.silence_lightning_tips).
     assert "Tip:" not in r.stdout + r.stderr and "litlogger" not in r.stdout + r.stderr
 
 
 def test_large_seeds_train(compose_train):
-    from scripts.train import train
+    from mathml_scripts.train import train
 
     cfg = compose_train("seed=123456789", *FAST)
     m = train(cfg)
@@ -64,8 +64,8 @@ def test_config_typo_exits_nonzero_naming_the_key(tmp_path):
 
 @pytest.mark.parametrize("override,key", [("objective.beta=-1", "beta"), ("experiment=iwae_binary_digits", None)])
 def test_invalid_values_fail_before_training(override, key, compose_train):
-    from recipes.errors import ConfigError
-    from scripts.train import train
+    from mathml_recipes.errors import ConfigError
+    from mathml_scripts.train import train
 
     if key is None:  # k < 1 for IWAE
         cfg = compose_train(override, "objective.k=0", *FAST)
@@ -78,8 +78,8 @@ def test_invalid_values_fail_before_training(override, key, compose_train):
 
 
 def test_unknown_key_in_a_config_node_names_it(compose_train):
-    from recipes.errors import ConfigError
-    from scripts.train import train
+    from mathml_recipes.errors import ConfigError
+    from mathml_scripts.train import train
 
     cfg = compose_train("+objective.betta=2", *FAST)
     with pytest.raises(ConfigError, match="betta"):
@@ -89,8 +89,8 @@ def test_unknown_key_in_a_config_node_names_it(compose_train):
 def test_stale_top_level_data_shape_fails_clearly(compose_train):
     from hydra.errors import ConfigCompositionException
 
-    from recipes.errors import ConfigError
-    from scripts.train import train
+    from mathml_recipes.errors import ConfigError
+    from mathml_scripts.train import train
 
     # data_shape moved to data.data_shape: a plain override names the key (Hydra's struct mode) ...
     with pytest.raises(ConfigCompositionException, match="data_shape"):
@@ -106,8 +106,8 @@ def test_stale_top_level_data_shape_fails_clearly(compose_train):
     [("data.data_shape=[1,28,28]", "set data.data_shape=[1,8,8]"), ("data.num_levels=256", "set data.num_levels=17")],
 )
 def test_wrong_data_metadata_is_a_one_line_error_naming_the_right_value(override, expected, compose_train):
-    from recipes.errors import ConfigError
-    from scripts.train import train
+    from mathml_recipes.errors import ConfigError
+    from mathml_scripts.train import train
 
     cfg = compose_train(override, *FAST)
     with pytest.raises(ConfigError) as info:
@@ -121,7 +121,7 @@ def test_wrong_data_metadata_is_a_one_line_error_naming_the_right_value(override
 def test_lightning_tips_are_silenced_and_other_messages_kept(compose_train):
     import logging
 
-    from scripts.train import train
+    from mathml_scripts.train import train
 
     records = []
 
@@ -144,8 +144,8 @@ def test_lightning_tips_are_silenced_and_other_messages_kept(compose_train):
 
 
 def test_corrupted_checkpoint_gives_a_clear_error(tmp_path, compose_train):
-    from recipes.errors import CheckpointError
-    from scripts.train import train
+    from mathml_recipes.errors import CheckpointError
+    from mathml_scripts.train import train
 
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"PK\x03\x04 this is not a checkpoint")
@@ -157,7 +157,7 @@ def test_corrupted_checkpoint_gives_a_clear_error(tmp_path, compose_train):
 
 @pytest.mark.slow
 def test_resume_matches_an_uninterrupted_run(tmp_path, compose_train):
-    from scripts.train import train
+    from mathml_scripts.train import train
 
     common = ["+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "+trainer.limit_test_batches=2",
               "model.eval_k=16", "model.eval_chunk=8", "test_ckpt=last", "trainer.log_every_n_steps=1"]
@@ -176,7 +176,7 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, compose_train):
 @pytest.mark.cuda
 @pytest.mark.parametrize("experiment", ["vae_digits", "iwae_binary_digits", "vae_mnist"])
 def test_recipe_trains_and_tests_on_cuda(experiment, compose_train):
-    from scripts.train import train
+    from mathml_scripts.train import train
 
     m = train(compose_train(f"experiment={experiment}", "trainer=gpu", *FAST))
     assert torch.isfinite(torch.tensor(m["test/nll_nats"]))
@@ -184,7 +184,7 @@ def test_recipe_trains_and_tests_on_cuda(experiment, compose_train):
 
 def test_help_lists_experiments_and_groups():
     exe = Path(sys.executable).parent / "mathml-train"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "scripts.train"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "mathml_scripts.train"]
     r = subprocess.run([*cmd, "--help"], cwd="/", capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     for name in ("experiment:", "vae_digits", "iwae_binary_digits", "logger:", "wandb", "ckpt_path"):
@@ -195,7 +195,7 @@ def test_help_lists_experiments_and_groups():
 @pytest.mark.parametrize("logger,pattern", [("tensorboard", "tensorboard/events.out.tfevents.*"),
                                             ("wandb", "wandb/offline-run-*")])
 def test_real_loggers_write_their_files(logger, pattern, tmp_path, compose_train, monkeypatch):
-    from scripts.train import train
+    from mathml_scripts.train import train
 
     # No API key anywhere: the wandb logger must go offline by itself, not prompt or fail.
     monkeypatch.delenv("WANDB_MODE", raising=False)
@@ -221,7 +221,7 @@ def test_ddp_on_two_cpu_processes(tmp_path):
 
 def test_missing_dataset_fails_before_training_and_leaves_no_folders(tmp_path, compose_train):
     from mathml.data import DatasetNotFoundError
-    from scripts.train import train
+    from mathml_scripts.train import train
 
     root = tmp_path / "datasets"
     cfg = compose_train("data=mnist", f"paths.data_dir={root}", *FAST)

@@ -9,7 +9,7 @@ import torch
 from mathml.distributions import StandardNormalPrior
 from mathml.layers import BernoulliLikelihood, MLPDecoder, MLPEncoder
 from mathml.objectives import ELBO, IWAE
-from recipes.vae import VAEModule
+from mathml_recipes.vae import VAEModule
 
 
 class _SpyELBO(ELBO):

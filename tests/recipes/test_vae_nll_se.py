@@ -8,7 +8,7 @@ import torch
 from mathml.distributions import StandardNormalPrior
 from mathml.layers import BernoulliLikelihood, MLPDecoder, MLPEncoder
 from mathml.objectives import ELBO, importance_sampled_log_likelihood
-from recipes.vae import VAEModule
+from mathml_recipes.vae import VAEModule
 
 
 def test_test_epoch_logs_the_standard_error_of_the_mean_nll():

@@ -16,7 +16,7 @@ TRAIN_CONF = ROOT / "conf"
 
 def _run(tmp_path, *overrides, timeout=120):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    cmd = [sys.executable, "-m", "scripts.plan", f"hydra.run.dir={tmp_path}", *overrides]
+    cmd = [sys.executable, "-m", "mathml_scripts.plan", f"hydra.run.dir={tmp_path}", *overrides]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -90,7 +90,7 @@ def _group_dirs(root):
 
 @pytest.mark.slow  # two interpreter start-ups, ~3 s each on a loaded 2-core machine
 def test_each_help_lists_only_its_own_groups():
-    plan, train = _help_groups("scripts.plan"), _help_groups("scripts.train")
+    plan, train = _help_groups("mathml_scripts.plan"), _help_groups("mathml_scripts.train")
     planning_only = {p.name for p in CONF.iterdir() if p.is_dir() and not p.is_symlink()}
     assert planning_only == {"mdp", "algorithm"}
     assert set(plan) == _group_dirs(CONF) == planning_only | {"logger", "paths"}
