@@ -41,6 +41,7 @@ from mathml.sde import ClassifierFreeGuidance, LinearSDE, drop_labels
 from mathml.sde.likelihood import log_likelihood, log_prob_to_bits_per_dim, uniform_dequantize
 
 from .ema import ema_multi_avg_fn
+from .steps import log_epoch_means, log_step_terms, step_generator
 from .term_means import TermMeans
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -150,9 +151,7 @@ class DiffusionModule(LightningModule):
 
     # -- helpers ------------------------------------------------------------------------------
     def _generator(self, stage: int) -> torch.Generator:
-        """A generator that depends only on (seed, stage, rank, step): resume-exact noise."""
-        key = ((self.hparams.seed * 1_000_003 + stage) * 65_537 + self.global_rank) * 1_000_000_007 + self.global_step
-        return torch.Generator(device=self.device).manual_seed(key % (2**63 - 1))
+        return step_generator(self, self.hparams.seed, stage)
 
     @property
     def ema_score(self) -> nn.Module:
@@ -174,9 +173,7 @@ class DiffusionModule(LightningModule):
         return {k: terms[k] for k in _LOGGED_TERMS if k in terms}
 
     def _log_epoch(self, stage: str) -> None:
-        means = self.term_means[stage].compute(lambda t: self.trainer.strategy.reduce(t, reduce_op="sum"))
-        self.log_dict({f"{stage}/{k}": v for k, v in means.items()}, on_step=False, on_epoch=True)
-        self.term_means[stage].reset()
+        log_epoch_means(self, self.term_means[stage], stage)
 
     # -- Lightning hooks ----------------------------------------------------------------------
     def _labels(self, batch) -> torch.Tensor | None:
@@ -190,12 +187,7 @@ class DiffusionModule(LightningModule):
         terms = self._terms(self.score_model, batch[0], self._generator(0), self._labels(batch))
         means = self.term_means["train"].update(terms)
         if self.global_step % self.trainer.log_every_n_steps == 0:
-            step_means = dict(zip(self.term_means["train"].names, means))
-            if not torch.isfinite(step_means["loss"]):
-                raise FloatingPointError(f"non-finite training loss ({step_means['loss'].item()}) at step "
-                                         f"{self.global_step}; lower the learning rate")
-            self.log_dict({f"train/{k}_step": v for k, v in step_means.items()}, on_step=True, on_epoch=False)
-            self.log("loss", step_means["loss"], prog_bar=True, logger=False, on_step=True, on_epoch=False)
+            log_step_terms(self, self.term_means["train"], means, "lower the learning rate")
         return terms["loss"].mean()
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:

@@ -23,6 +23,7 @@ from mathml.metrics import kernel_stein_discrepancy, mmd_squared, sliced_wassers
 from mathml.sde import ula
 
 from .diffusion_data import FreshToy2DDataModule
+from .steps import log_epoch_means, log_step_terms, step_generator
 from .term_means import TermMeans
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -85,9 +86,7 @@ class EBMModule(LightningModule):
         self._test_x: list[torch.Tensor] = []
 
     def _generator(self, stage: int) -> torch.Generator:
-        """A generator that depends only on (seed, stage, rank, step): resume-exact noise."""
-        key = ((self.hparams.seed * 1_000_003 + stage) * 65_537 + self.global_rank) * 1_000_000_007 + self.global_step
-        return torch.Generator(device=self.device).manual_seed(key % (2**63 - 1))
+        return step_generator(self, self.hparams.seed, stage)
 
     def _model_space(self, x: torch.Tensor) -> torch.Tensor:
         return self.hparams.data_scale * x + self.hparams.data_shift
@@ -97,20 +96,14 @@ class EBMModule(LightningModule):
         return {k: terms[k] for k in _LOGGED if k in terms}
 
     def _log_epoch(self, stage: str) -> None:
-        means = self.term_means[stage].compute(lambda t: self.trainer.strategy.reduce(t, reduce_op="sum"))
-        self.log_dict({f"{stage}/{k}": v for k, v in means.items()}, on_step=False, on_epoch=True)
-        self.term_means[stage].reset()
+        log_epoch_means(self, self.term_means[stage], stage)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         terms = self._terms(batch[0], self._generator(0))
         means = self.term_means["train"].update(terms)
         if self.global_step % self.trainer.log_every_n_steps == 0:
-            step = dict(zip(self.term_means["train"].names, means))
-            if not torch.isfinite(step["loss"]):
-                raise FloatingPointError(f"non-finite training loss ({step['loss'].item()}) at step {self.global_step}; "
-                                         f"lower the learning rate or raise the objective's alpha")
-            self.log_dict({f"train/{k}_step": v for k, v in step.items()}, on_step=True, on_epoch=False)
-            self.log("loss", step["loss"], prog_bar=True, logger=False, on_step=True, on_epoch=False)
+            log_step_terms(self, self.term_means["train"], means,
+                           "lower the learning rate or raise the objective's alpha")
         return terms["loss"].mean()
 
     def on_train_epoch_end(self) -> None:

@@ -20,6 +20,7 @@ from mathml.distributions import rsample
 from mathml.metrics import bits_per_dim
 from mathml.objectives import ELBO, importance_sampled_log_likelihood
 
+from .steps import log_epoch_means, log_step_terms, step_generator
 from .term_means import TermMeans
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -81,9 +82,7 @@ class VAEModule(LightningModule):
 
     # -- helpers ------------------------------------------------------------------------------
     def _generator(self, stage: int) -> torch.Generator:
-        """A generator that depends only on (seed, stage, rank, step): resume-exact noise."""
-        key = ((self.hparams.seed * 1_000_003 + stage) * 65_537 + self.global_rank) * 1_000_000_007 + self.global_step
-        return torch.Generator(device=self.device).manual_seed(key % (2**63 - 1))  # Python ints: no overflow
+        return step_generator(self, self.hparams.seed, stage)
 
     def _terms(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         kwargs = {}
@@ -92,40 +91,17 @@ class VAEModule(LightningModule):
             kwargs["beta"] = self.objective.beta * ramp
         return self.objective(x, self.encoder(x), self.decoder, self.prior(), generator=generator, **kwargs)
 
-    def _reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
-        return self.trainer.strategy.reduce(t, reduce_op="sum")
-
     def _log_epoch(self, stage: str) -> None:
-        means = self.term_means[stage].compute(self._reduce_sum)
-        self.log_dict({f"{stage}/{k}": v for k, v in means.items()}, on_step=False, on_epoch=True)
-        self.term_means[stage].reset()
+        log_epoch_means(self, self.term_means[stage], stage)
 
     # -- Lightning hooks ----------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         terms = self._terms(batch[0], self._generator(0))
         means = self.term_means["train"].update(terms)
         if self.global_step % self.trainer.log_every_n_steps == 0:
-            self._log_step(means)
+            log_step_terms(self, self.term_means["train"], means,
+                           "lower the learning rate or raise the likelihood's min_scale")
         return terms["loss"].mean()
-
-    def _log_step(self, means: torch.Tensor) -> None:
-        """Step values of the terms (``means`` in ``TermMeans.names`` order), checked finite.
-
-        They go straight to the loggers (``Logger.log_metrics``, rank zero only), not through
-        ``self.log``, whose result collection costs about 0.7 ms a call on the CPU
-        (benchmarks/vae_throughput.py --costs); the progress bar gets the loss only when one is shown.
-        """
-        values = dict(zip(self.term_means["train"].names, means.tolist()))  # one device sync
-        if not math.isfinite(values["loss"]):
-            raise FloatingPointError(
-                f"non-finite training loss ({values['loss']}) at step {self.global_step}; "
-                f"lower the learning rate or raise the likelihood's min_scale"
-            )
-        metrics = {f"train/{k}_step": v for k, v in values.items()} | {"epoch": self.current_epoch}
-        for logger in self.loggers:
-            logger.log_metrics(metrics, step=self.global_step)
-        if self.trainer.progress_bar_callback is not None:
-            self.log("loss", values["loss"], prog_bar=True, logger=False, on_step=True, on_epoch=False)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")

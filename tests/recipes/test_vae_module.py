@@ -9,6 +9,7 @@ import torch
 from mathml.distributions import StandardNormalPrior
 from mathml.layers import BernoulliLikelihood, MLPDecoder, MLPEncoder
 from mathml.objectives import ELBO, IWAE
+from mathml_recipes.steps import log_step_terms
 from mathml_recipes.vae import VAEModule
 
 
@@ -64,8 +65,8 @@ def test_step_values_go_to_every_logger_and_a_non_finite_loss_stops_training():
             patch.object(VAEModule, "loggers", new_callable=PropertyMock, return_value=loggers), \
             patch.object(VAEModule, "current_epoch", new_callable=PropertyMock, return_value=3), \
             patch.object(VAEModule, "global_step", new_callable=PropertyMock, return_value=20):
-        module._log_step(means)
+        log_step_terms(module, module.term_means["train"], means, "lower the learning rate")
         assert [c for lg in loggers for c in lg.calls] == 2 * [(20, {"train/kl_step": 0.5, "train/loss_step": 2.0,
                                                                      "epoch": 3})]
         with pytest.raises(FloatingPointError, match="non-finite training loss .* at step 20"):
-            module._log_step(torch.tensor([0.5, float("nan")]))
+            log_step_terms(module, module.term_means["train"], torch.tensor([0.5, float("nan")]), "lower the lr")

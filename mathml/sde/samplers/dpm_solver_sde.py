@@ -25,30 +25,15 @@ from mathml.checks import check_positive, check_positive_int
 
 from ..schedules import log_snr_grid
 from ._common import Grid, Schedule, Score, check_common, declare, denoise_step, make_grid
-from .exponential_adams import _kernel_moments
+from .exponential_adams import _kernel_moments, lagrange_integrals
 
 
 def _sde_weights(nodes: list[float], h: float) -> list[float]:
     """w_j = ∫₀ʰ 2e^{2(u−h)} ℓ_j(u) du for the Lagrange basis on ``nodes``."""
-    k = len(nodes)
-    moments = [m / 2.0**n for n, m in enumerate(_kernel_moments(2.0 * h, k, "data"))]
-    weights = []
-    for j in range(k):
-        coef = [1.0]
-        for m in range(k):
-            if m == j:
-                continue
-            scale = 1.0 / (nodes[j] - nodes[m])
-            nxt = [0.0] * (len(coef) + 1)
-            for n, c in enumerate(coef):
-                nxt[n] -= c * nodes[m] * scale
-                nxt[n + 1] += c * scale
-            coef = nxt
-        weights.append(sum(c * math.factorial(n) * moments[n] for n, c in enumerate(coef)))
-    return weights
+    moments = [m / 2.0**n for n, m in enumerate(_kernel_moments(2.0 * h, len(nodes), "data"))]
+    return lagrange_integrals(nodes, moments)
 
 
-@functools.lru_cache(maxsize=64)
 def _plan(grid: Grid, order: int, max_multistep_h: float) -> list[tuple[float, list[float], float]]:
     """Per step (a, [c_j], noise): x_{i+1} = a x_i + Σ_j c_j u_{i−j} + noise · z, u_j = x_j + σ_j² s_j."""
     lam, al, sg = grid.lam, grid.alpha, grid.sigma

@@ -71,10 +71,11 @@ def _kernel_moments(h: float, count: int, prediction: str) -> list[float]:
     return out
 
 
-def _lagrange_weights(nodes: list[float], h: float, prediction: str) -> list[float]:
-    """w_j = ∫₀ʰ K(u) ℓ_j(u) du for the Lagrange basis ℓ_j on ``nodes`` (offsets from λ_i)."""
+def lagrange_integrals(nodes: list[float], moments: list[float]) -> list[float]:
+    """w_j = ∫₀ʰ K(u) ℓ_j(u) du for the Lagrange basis ℓ_j on ``nodes``, from the kernel moments
+    μ_n = ∫₀ʰ K(u) uⁿ/n! du: with ℓ_j(u) = Σ_n c_{j,n} uⁿ, w_j = Σ_n c_{j,n} n! μ_n. Shared by the
+    exponential integrators here and in ``dpm_solver_sde`` (each supplies its own kernel K)."""
     k = len(nodes)
-    moments = _kernel_moments(h, k, prediction)
     weights = []
     for j in range(k):
         coef = [1.0]  # monomial coefficients of ℓ_j, built factor by factor
@@ -89,6 +90,11 @@ def _lagrange_weights(nodes: list[float], h: float, prediction: str) -> list[flo
             coef = nxt
         weights.append(sum(c * math.factorial(n) * moments[n] for n, c in enumerate(coef)))
     return weights
+
+
+def _lagrange_weights(nodes: list[float], h: float, prediction: str) -> list[float]:
+    """w_j = ∫₀ʰ K(u) ℓ_j(u) du for the Lagrange basis ℓ_j on ``nodes`` (offsets from λ_i)."""
+    return lagrange_integrals(nodes, _kernel_moments(h, len(nodes), prediction))
 
 
 def _step_coefficients(grid: Grid, i: int, nodes_at: list[int], prediction: str) -> tuple[float, list[float]]:
