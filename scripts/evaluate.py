@@ -35,7 +35,15 @@ import sys
 import time
 from pathlib import Path
 
-from mathml_scripts.sample import SAMPLERS, OneLineParser, UsageError, build_sampler, load_checkpoint, run_config
+from mathml_scripts.sample import (
+    SAMPLERS,
+    OneLineParser,
+    UsageError,
+    add_run_arguments,
+    build_sampler,
+    check_run_arguments,
+    load_checkpoint,
+)
 
 FEATURES = ("auto", "classifier", "inception")
 
@@ -66,32 +74,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier-epochs", type=int, default=5, help="training epochs of the feature classifier (default 5)")
     p.add_argument("--batch-size", type=int, default=500, help="images per sampling batch (default 500)")
     p.add_argument("--nll-batch-size", type=int, default=64, help="test images per likelihood solve (default 64)")
-    p.add_argument("--config", default=None, help="the run's config (default: <run dir>/.hydra/config.yaml)")
-    p.add_argument("--raw-weights", action="store_true", help="use the raw weights instead of the EMA weights")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_arguments(p)
     return p
 
 
 def _check_args(a: argparse.Namespace) -> tuple[Path, Path]:
     import os
 
-    ckpt = Path(a.checkpoint)
-    if not ckpt.is_file():
-        raise UsageError(f"checkpoint {str(ckpt)!r} does not exist; pass a file such as outputs/<date>/<time>/checkpoints/last.ckpt")
-    if a.sampler is not None and a.sampler not in SAMPLERS:
-        raise UsageError(f"unknown sampler {a.sampler!r}; choose one of {', '.join(SAMPLERS)}")
     if a.features not in FEATURES:
         raise UsageError(f"unknown --features {a.features!r}; choose one of {', '.join(FEATURES)}")
-    for name in ("steps", "n_probes", "max_test_points", "classifier_epochs", "batch_size", "nll_batch_size",
-                 "floor_splits"):
-        v = getattr(a, name)
-        if v is not None and v < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
     if a.n_samples is not None and a.n_samples < 2:
         raise UsageError(f"--n-samples must be >= 2 (FID needs two samples), got {a.n_samples}")
-    if a.seed < 0:
-        raise UsageError(f"--seed must be >= 0, got {a.seed}")
+    ckpt, config = check_run_arguments(a, ("steps", "n_probes", "max_test_points", "classifier_epochs", "batch_size",
+                                           "nll_batch_size", "floor_splits"))
     if a.guidance_scale is not None and not (math.isfinite(a.guidance_scale) and a.guidance_scale >= 0):
         raise UsageError(f"--guidance-scale must be a finite number >= 0, got {a.guidance_scale}")
     for name in ("rtol", "atol"):
@@ -105,7 +100,7 @@ def _check_args(a: argparse.Namespace) -> tuple[Path, Path]:
     if weights and a.features != "classifier" and not Path(weights).is_file():
         raise UsageError(f"Inception weights file {weights!r} does not exist")
     a.inception_weights = weights if a.features != "classifier" else None
-    return ckpt, run_config(ckpt, a.config)
+    return ckpt, config
 
 
 def main(argv: list[str] | None = None) -> None:

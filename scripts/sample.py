@@ -45,20 +45,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the generator (default 0)")
     p.add_argument("--batch-size", type=int, default=4096, help="samples drawn at once (default 4096)")
     p.add_argument("--out", default=None, help="output folder (default: <run dir>/samples_<sampler>_<steps>_s<seed>)")
+    add_run_arguments(p)
+    return p
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The options every checkpoint-reading CLI shares (mathml-sample, mathml-eval)."""
     p.add_argument("--config", default=None, help="the run's config (default: <run dir>/.hydra/config.yaml)")
     p.add_argument("--raw-weights", action="store_true", help="use the raw weights instead of the EMA weights")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
 
 
-def _check_args(a: argparse.Namespace) -> tuple[Path, Path]:
+def check_run_arguments(a: argparse.Namespace, counts: tuple[str, ...]) -> tuple[Path, Path]:
+    """Check the checkpoint, the sampler name, the seed and the ``counts`` (each None or >= 1);
+    return (checkpoint, run config). Raises ``UsageError`` with a one-line message."""
     ckpt = Path(a.checkpoint)
     if not ckpt.is_file():
         raise UsageError(f"checkpoint {str(ckpt)!r} does not exist; pass a file such as outputs/<date>/<time>/checkpoints/last.ckpt")
     if a.sampler is not None and a.sampler not in SAMPLERS:
         raise UsageError(f"unknown sampler {a.sampler!r}; choose one of {', '.join(SAMPLERS)}")
-    for name in ("steps", "n", "batch_size"):
+    for name in counts:
         v = getattr(a, name)
         if v is not None and v < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
@@ -104,7 +111,7 @@ def load_checkpoint(ckpt: Path, config: Path, device: str):
 def main(argv: list[str] | None = None) -> None:
     try:
         a = _parser().parse_args(argv)
-        ckpt, config = _check_args(a)
+        ckpt, config = check_run_arguments(a, ("steps", "n", "batch_size"))
         run(a, ckpt, config)
     except UsageError as e:
         print(f"mathml-sample: error: {e}", file=sys.stderr)
