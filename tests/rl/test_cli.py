@@ -54,13 +54,22 @@ SMALL = {"random_sparse": ["mdp.num_states=50"], "slippery_gridworld": ["mdp.L=4
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "mdp").glob("*.yaml")))
-def test_every_mdp_config_instantiates(name):
+def test_every_mdp_config_builds_a_valid_mdp_that_value_iteration_certifies(name):
+    import torch
     from hydra.utils import instantiate
 
-    from mathml.rl import TabularMDP
+    from mathml.rl import TabularMDP, value_iteration
 
     cfg = _compose([f"mdp={name}", *SMALL.get(name, [])])
-    assert isinstance(instantiate(cfg.mdp), TabularMDP)
+    mdp = instantiate(cfg.mdp)
+    assert isinstance(mdp, TabularMDP) and mdp.num_states >= 2 and mdp.num_actions >= 2
+    # Stochastic rows (to the dtype's tolerance) and finite rewards, as the certificate assumes.
+    P = mdp.P.to_dense() if mdp.is_sparse else mdp.P
+    rows = P.to(torch.float64).sum(-1)
+    assert torch.allclose(rows, torch.ones_like(rows), atol=1e-5) and bool(torch.isfinite(mdp.R).all())
+    if bool((mdp.gamma < 1).all()):
+        result = value_iteration(mdp, tol=1e-3)
+        assert result.converged and float(result.error_bound.max()) <= 1e-3
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "algorithm").glob("*.yaml")))
