@@ -41,7 +41,7 @@ from mathml.sde import ClassifierFreeGuidance, LinearSDE, drop_labels
 from mathml.sde.likelihood import log_likelihood, log_prob_to_bits_per_dim, uniform_dequantize
 
 from .ema import ema_multi_avg_fn
-from .steps import log_epoch_means, log_step_terms, step_generator
+from .steps import log_epoch_means, step_generator, training_loss
 from .term_means import TermMeans
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -185,10 +185,7 @@ class DiffusionModule(LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         terms = self._terms(self.score_model, batch[0], self._generator(0), self._labels(batch))
-        means = self.term_means["train"].update(terms)
-        if self.global_step % self.trainer.log_every_n_steps == 0:
-            log_step_terms(self, self.term_means["train"], means, "lower the learning rate")
-        return terms["loss"].mean()
+        return training_loss(self, self.term_means["train"], terms, "lower the learning rate")
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         self.ema.update_parameters(self.score_model)

@@ -23,7 +23,7 @@ from mathml.metrics import kernel_stein_discrepancy, mmd_squared, sliced_wassers
 from mathml.sde import ula
 
 from .diffusion_data import FreshToy2DDataModule
-from .steps import log_epoch_means, log_step_terms, step_generator
+from .steps import log_epoch_means, step_generator, training_loss
 from .term_means import TermMeans
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -100,11 +100,8 @@ class EBMModule(LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         terms = self._terms(batch[0], self._generator(0))
-        means = self.term_means["train"].update(terms)
-        if self.global_step % self.trainer.log_every_n_steps == 0:
-            log_step_terms(self, self.term_means["train"], means,
-                           "lower the learning rate or raise the objective's alpha")
-        return terms["loss"].mean()
+        return training_loss(self, self.term_means["train"], terms,
+                             "lower the learning rate or raise the objective's alpha")
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")

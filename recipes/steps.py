@@ -38,6 +38,17 @@ def log_step_terms(module: LightningModule, term_means: TermMeans, means: torch.
         module.log("loss", values["loss"], prog_bar=True, logger=False, on_step=True, on_epoch=False)
 
 
+def training_loss(module: LightningModule, term_means: TermMeans, terms: dict[str, torch.Tensor],
+                  advice: str) -> torch.Tensor:
+    """A training step's bookkeeping: add the per-sample ``terms`` (each ``(B,)``, the total under
+    "loss") to the epoch sums, log their step means every ``log_every_n_steps`` (``log_step_terms``),
+    and return the batch-mean loss to optimise."""
+    means = term_means.update(terms)
+    if module.global_step % module.trainer.log_every_n_steps == 0:
+        log_step_terms(module, term_means, means, advice)
+    return terms["loss"].mean()
+
+
 def log_epoch_means(module: LightningModule, term_means: TermMeans, stage: str) -> None:
     """Log the epoch means of ``term_means`` (summed across processes) as ``<stage>/<term>`` and reset."""
     means = term_means.compute(lambda t: module.trainer.strategy.reduce(t, reduce_op="sum"))

@@ -20,7 +20,7 @@ from mathml.distributions import rsample
 from mathml.metrics import bits_per_dim
 from mathml.objectives import ELBO, importance_sampled_log_likelihood
 
-from .steps import log_epoch_means, log_step_terms, step_generator
+from .steps import log_epoch_means, step_generator, training_loss
 from .term_means import TermMeans
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -97,11 +97,8 @@ class VAEModule(LightningModule):
     # -- Lightning hooks ----------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         terms = self._terms(batch[0], self._generator(0))
-        means = self.term_means["train"].update(terms)
-        if self.global_step % self.trainer.log_every_n_steps == 0:
-            log_step_terms(self, self.term_means["train"], means,
-                           "lower the learning rate or raise the likelihood's min_scale")
-        return terms["loss"].mean()
+        return training_loss(self, self.term_means["train"], terms,
+                             "lower the learning rate or raise the likelihood's min_scale")
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
