@@ -154,7 +154,7 @@ def factors(q: Distribution, p: Distribution) -> tuple[Distribution, Distributio
 
 def _diagonal_normal(d: Independent) -> Normal:
     if not (isinstance(d.base_dist, Normal) and d.reinterpreted_batch_ndims == 1):
-        raise NotImplementedError  # torch's dispatch turns this into "no closed form"
+        raise NotImplementedError  # protocol: torch's KL dispatch reads this as "no closed form"
     return d.base_dist
 
 
