@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+import mathml_recipes.cluster  # noqa: F401 - registers ${mathml.uid:} (run folders, conf/hydra) before Hydra composes
+
 if TYPE_CHECKING:  # torch is imported where used, so `mathml-plan --help` answers without loading it
     import torch
 

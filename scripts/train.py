@@ -21,6 +21,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+import mathml_recipes.cluster  # noqa: F401 - registers ${mathml.uid:} (run folders, conf/hydra) before Hydra composes
 from mathml_recipes.errors import CheckpointError, ConfigError
 
 _TEST_CKPT = ("best", "last", None)
