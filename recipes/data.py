@@ -17,6 +17,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mathml import data as mdata
 
+from .ddp import eval_sampler
+
 # Re-exported: the sampler lives in mathml.data (plain PyTorch); recipes and tests use it from here too.
 EpochSeededSampler = mdata.EpochSeededSampler
 
@@ -83,10 +85,15 @@ class TensorDataModule(L.LightningDataModule):
     def _loader(self, split: str, train: bool) -> DataLoader:
         if split not in self.datasets:
             self.setup(None)
-        return mdata.seeded_loader(
+        loader = mdata.seeded_loader(
             self.datasets[split], batch_size=self.batch_size, seed=self.seed, num_workers=self.num_workers,
             shuffle=train,
         )
+        if not train and (sampler := eval_sampler(loader.dataset, self.trainer)) is not None:
+            # Under DDP: every evaluation point exactly once (Lightning's own sampler would pad).
+            loader = DataLoader(loader.dataset, batch_size=self.batch_size, sampler=sampler,
+                                num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return loader
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)

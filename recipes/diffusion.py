@@ -40,6 +40,7 @@ from mathml.metrics import mmd_squared, sliced_wasserstein
 from mathml.sde import ClassifierFreeGuidance, LinearSDE, drop_labels
 from mathml.sde.likelihood import log_likelihood, log_prob_to_bits_per_dim, uniform_dequantize
 
+from .ddp import gather_rows
 from .ema import ema_multi_avg_fn
 from .steps import log_epoch_means, step_generator, training_loss
 from .term_means import TermMeans
@@ -232,24 +233,30 @@ class DiffusionModule(LightningModule):
             self._test["x"].append(x.detach())
 
     def on_test_epoch_end(self) -> None:
-        nll = torch.cat(self._test["nll"])
+        # Under DDP each rank saw a disjoint part of the test set (mathml_recipes.ddp.eval_sampler):
+        # gather the per-sample values, so every rank computes the metrics of the whole set.
+        nll = gather_rows(self, torch.cat(self._test["nll"]))
         d = math.prod(self.data_shape)
         metrics = {"test/nll_nats": nll.mean()}
         if self.hparams.num_levels is not None:
             metrics["test/bits_per_dim"] = nll.mean() / (d * math.log(2.0))
         if self._test["gap"]:
-            gap = torch.cat(self._test["gap"])
-            metrics["test/nll_exact_nats"] = torch.cat(self._test["exact"]).mean()
+            gap = gather_rows(self, torch.cat(self._test["gap"]))
+            metrics["test/nll_exact_nats"] = gather_rows(self, torch.cat(self._test["exact"])).mean()
             metrics["test/nll_gap_nats"] = gap.mean()
             metrics["test/nll_gap_se"] = gap.std() / math.sqrt(gap.numel())
-        if self.hparams.sample_metrics:
-            x = torch.cat(self._test["x"])
-            samples = self.sample(x.shape[0], generator=self._generator(20_000)).to(x.dtype)
-            g = torch.Generator(device=self.device).manual_seed(self.hparams.seed)
-            metrics["test/sliced_wasserstein"] = sliced_wasserstein(
-                samples, x, n_projections=self.hparams.sw_projections, generator=g)
-            metrics["test/mmd2"] = mmd_squared(samples, x)
         self.log_dict({k: v.float() for k, v in metrics.items()}, sync_dist=False)
+        if self.hparams.sample_metrics:
+            x = gather_rows(self, torch.cat(self._test["x"]))
+            if self.trainer.is_global_zero:  # one set of samples, drawn as a single process would
+                samples = self.sample(x.shape[0], generator=self._generator(20_000)).to(x.dtype)
+                g = torch.Generator(device=self.device).manual_seed(self.hparams.seed)
+                sample_metrics = {
+                    "test/sliced_wasserstein": sliced_wasserstein(samples, x, n_projections=self.hparams.sw_projections,
+                                                                  generator=g),
+                    "test/mmd2": mmd_squared(samples, x),
+                }
+                self.log_dict({k: v.float() for k, v in sample_metrics.items()}, rank_zero_only=True)
         self._test = {}
 
     def configure_optimizers(self):

@@ -20,6 +20,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 from mathml import data as mdata
 from mathml.distributions import GaussianMixture
 
+from .ddp import eval_sampler
+
 MIXTURE = "gaussian_mixture_2d"
 NAMES = (MIXTURE, *(n for n in mdata.TOY_2D_SETS if n != MIXTURE))
 
@@ -140,7 +142,9 @@ class FreshToy2DDataModule(L.LightningDataModule):
 
     def _fixed(self, split: str) -> DataLoader:
         self.setup()
-        return DataLoader(self.datasets[split], batch_size=self.batch_size * 4, shuffle=False)
+        # Under DDP, eval_sampler splits the set so that every point is evaluated exactly once.
+        return DataLoader(self.datasets[split], batch_size=self.batch_size * 4,
+                          sampler=eval_sampler(self.datasets[split], self.trainer))
 
     def val_dataloader(self) -> DataLoader:
         return self._fixed("val")

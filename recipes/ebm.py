@@ -22,6 +22,7 @@ from mathml.checks import check_positive, check_positive_int
 from mathml.metrics import kernel_stein_discrepancy, mmd_squared, sliced_wasserstein
 from mathml.sde import ula
 
+from .ddp import gather_rows
 from .diffusion_data import FreshToy2DDataModule
 from .steps import log_epoch_means, step_generator, training_loss
 from .term_means import TermMeans
@@ -127,7 +128,11 @@ class EBMModule(LightningModule):
     def on_test_epoch_end(self) -> None:
         if not self.hparams.sample_metrics:
             return
-        x = torch.cat(self._test_x)
+        # Under DDP each rank saw a disjoint part of the test set (mathml_recipes.ddp.eval_sampler):
+        # rank 0 compares one set of samples (drawn as a single process would) with all of it.
+        x = gather_rows(self, torch.cat(self._test_x))
+        if not self.trainer.is_global_zero:
+            return
         with torch.inference_mode(False):
             samples = self.sample(x.shape[0], generator=self._generator(20_000)).to(x.dtype)
         g = torch.Generator(device=self.device).manual_seed(self.hparams.seed)
@@ -141,7 +146,7 @@ class EBMModule(LightningModule):
         if mixture is not None:
             s64 = samples.to(torch.float64)
             metrics["test/ksd"] = kernel_stein_discrepancy(s64, mixture.score(s64))
-        self.log_dict({k: v.float() for k, v in metrics.items()}, sync_dist=False)
+        self.log_dict({k: v.float() for k, v in metrics.items()}, rank_zero_only=True)
 
     def configure_optimizers(self):
         return self.optimizer_factory(self.energy.parameters())
