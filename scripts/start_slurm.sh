@@ -23,8 +23,9 @@ say() { echo "start_slurm: $*"; }
 fail() { echo "start_slurm: cannot start SLURM: $*" >&2; exit 1; }
 
 node_state() { sinfo -h -N -o %t 2>/dev/null | head -1; }
-usable() {  # the controller answers and the node takes jobs
+usable() {  # the controller answers, this node's slurmd runs, and the node takes jobs
   timeout 5 scontrol ping 2>/dev/null | grep -q "is UP" || return 1
+  pgrep -x slurmd >/dev/null || return 1
   case "$(node_state)" in idle | mix | alloc | comp) return 0 ;; *) return 1 ;; esac
 }
 install_sacct() {
@@ -34,35 +35,10 @@ install_sacct() {
   [ "$(command -v sacct)" = "$SACCT_DEST" ] || say "warning: \`sacct\` resolves to $(command -v sacct), not $SACCT_DEST (put /usr/local/bin first in PATH for submitit)"
 }
 
-# 0. Already up: a quick no-op.
-if command -v scontrol >/dev/null && usable; then
-  [ "$(id -u)" = 0 ] && install_sacct
-  say "already up (node $(hostname -s): $(node_state)); nothing to do"
-  exit 0
-fi
-
-[ "$(id -u)" = 0 ] || fail "needs root to install packages and write $CONF_DIR (running as $(id -un))"
-
-# 1. Packages.
-missing=()
-for pair in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client munged:munge; do
-  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${missing[*]} (apt-get, --no-install-recommends)"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/start_slurm.apt.log 2>&1; then
-    apt-get update -q >>/tmp/start_slurm.apt.log 2>&1
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >>/tmp/start_slurm.apt.log 2>&1 \
-      || fail "apt-get install ${missing[*]} failed (log: /tmp/start_slurm.apt.log)"
-  fi
-fi
-
-# 2. Configuration: one node, this host.
+# The configuration: one node, this host.
 HOST=$(hostname -s)
 CPUS=$(nproc)
 MEM_MB=$(awk '/^MemTotal:/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)
-mkdir -p "$CONF_DIR" /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/slurm
 conf=$(cat <<EOF
 # Written by scripts/start_slurm.sh: a one-node test cluster (no accounting, no cgroups).
 ClusterName=mathml
@@ -70,6 +46,8 @@ SlurmctldHost=$HOST(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# A requeued job waits cred_expire + 1 s before it may start again (SLURM's default: 121 s).
+AuthInfo=cred_expire=10
 StateSaveLocation=/var/spool/slurmctld
 SlurmdSpoolDir=/var/spool/slurmd
 SlurmctldPidFile=/run/slurm/slurmctld.pid
@@ -87,15 +65,50 @@ MinJobAge=86400
 ReturnToService=2
 KillWait=5
 InactiveLimit=0
+MpiDefault=none
 SchedulerType=sched/backfill
+# Look for startable jobs every second (a requeued job becomes eligible by time, not by an event).
+SchedulerParameters=bf_interval=1
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=$PARTITION Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
 )
-if [ "$conf" != "$(cat "$CONF_DIR/slurm.conf" 2>/dev/null)" ]; then
+conf_changed() { [ "$conf" != "$(cat "$CONF_DIR/slurm.conf" 2>/dev/null)" ]; }
+write_conf() {
+  mkdir -p "$CONF_DIR" /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/slurm
   printf '%s\n' "$conf" >"$CONF_DIR/slurm.conf"
   say "wrote $CONF_DIR/slurm.conf (node $HOST, CPUs=$CPUS, RealMemory=${MEM_MB} MB, partition $PARTITION)"
+}
+
+# 0. Already up: a quick no-op (a changed configuration is written and re-read first).
+if command -v scontrol >/dev/null && usable; then
+  if [ "$(id -u)" = 0 ]; then
+    install_sacct
+    if conf_changed && grep -q "^# Written by scripts/start_slurm.sh" "$CONF_DIR/slurm.conf" 2>/dev/null; then
+      write_conf && scontrol reconfigure && say "told the running daemons to re-read it (scontrol reconfigure)"
+    fi
+  fi
+  say "already up (node $(hostname -s): $(node_state))"
+  exit 0
 fi
+
+# 1. Packages.
+missing=()
+for pair in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client munged:munge; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} (apt-get, --no-install-recommends)"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/start_slurm.apt.log 2>&1; then
+    apt-get update -q >>/tmp/start_slurm.apt.log 2>&1
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >>/tmp/start_slurm.apt.log 2>&1 \
+      || fail "apt-get install ${missing[*]} failed (log: /tmp/start_slurm.apt.log)"
+  fi
+fi
+
+# 2. Configuration.
+conf_changed && write_conf
 install_sacct
 
 # 3. Daemons, in order: munged (as the munge user), slurmctld, slurmd.
