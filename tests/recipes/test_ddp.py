@@ -32,6 +32,25 @@ def _cli(cwd: Path, *args: str, timeout: int = 180) -> subprocess.CompletedProce
                           capture_output=True, text=True, timeout=timeout)
 
 
+def test_eval_sampler_gives_every_point_to_exactly_one_rank():
+    from types import SimpleNamespace
+
+    import torch
+    from torch.utils.data import DistributedSampler, TensorDataset
+
+    from mathml_recipes.ddp import eval_sampler
+
+    data = TensorDataset(torch.arange(101))
+    assert eval_sampler(data, None) is None and eval_sampler(data, SimpleNamespace(world_size=1, global_rank=0)) is None
+    parts = [list(eval_sampler(data, SimpleNamespace(world_size=2, global_rank=r))) for r in (0, 1)]
+    assert sorted(parts[0] + parts[1]) == list(range(101)) and [len(p) for p in parts] == [51, 50]
+    # What Lightning injects otherwise (DistributedSampler, drop_last=False): point 0 evaluated twice.
+    padded = [list(DistributedSampler(data, num_replicas=2, rank=r, shuffle=False)) for r in (0, 1)]
+    assert len(padded[0] + padded[1]) == 102 and (padded[0] + padded[1]).count(0) == 2
+    with pytest.raises(ValueError, match="1 points cannot be split over 2 processes"):
+        eval_sampler(TensorDataset(torch.arange(1)), SimpleNamespace(world_size=2, global_rank=0))
+
+
 def _hashes(folder: Path) -> list[str]:
     return [p.read_text().split()[0] for p in sorted(folder.glob("rank*.sha256"))]
 
