@@ -11,6 +11,8 @@ from torchvision.utils import save_image
 
 from mathml.checks import check_positive_int
 
+from .loggers import log_images
+
 
 def _viewable(x: torch.Tensor) -> torch.Tensor:
     """Images (N, C, H, W) clamped to [0, 1], enlarged (nearest) to at least 32 pixels a side."""
@@ -21,7 +23,8 @@ def _viewable(x: torch.Tensor) -> torch.Tensor:
 
 class ImageGrids(Callback):
     """After testing, write ``samples.png`` (x ~ p_θ(x|z), z ~ p(z)) and
-    ``reconstructions.png`` (the test images, then their reconstructions in the same order) into ``out_dir``.
+    ``reconstructions.png`` (the test images, then their reconstructions in the same order) into ``out_dir``;
+    with a wandb logger, also log them there (``test/samples``, ``test/reconstructions``).
 
     Args:
         out_dir: folder for the PNGs (created if missing).
@@ -54,3 +57,5 @@ class ImageGrids(Callback):
             path = os.path.join(self.out_dir, "reconstructions.png")
             save_image(_viewable(pair), path, nrow=nrow, pad_value=1.0)
             self.paths.append(path)
+        for path in self.paths:  # to wandb too, when the run logs there
+            log_images(trainer, f"test/{os.path.splitext(os.path.basename(path))[0]}", [path])

@@ -11,6 +11,8 @@ from lightning import Callback, LightningModule, Trainer
 
 from mathml.checks import check_positive_int
 
+from .loggers import log_images
+
 
 def save_samples(x: torch.Tensor, path: str, *, reference: torch.Tensor | None = None, title: str = "") -> str:
     """Write ``x`` as a PNG: a scatter plot when x is (n, 2) (with ``reference`` points in grey
@@ -51,8 +53,9 @@ def save_samples(x: torch.Tensor, path: str, *, reference: torch.Tensor | None =
 
 class DiffusionSamples(Callback):
     """After every ``every_n_epochs``-th validation, write ``samples/epoch_XXX.png``; after testing,
-    ``samples.png``. The same generator seed every time, so pictures of successive epochs differ
-    only by the model.
+    ``samples.png``; with a wandb logger, also log them there (``val/samples`` at each picture's
+    step, ``test/samples``). The same generator seed every time, so pictures of successive epochs
+    differ only by the model.
 
     Args:
         out_dir: the run directory.
@@ -67,17 +70,18 @@ class DiffusionSamples(Callback):
         self.out_dir, self.n, self.every, self.seed = str(out_dir), int(n), int(every_n_epochs), int(seed)
         self.paths: list[str] = []
 
-    def _write(self, pl_module: LightningModule, name: str, title: str) -> None:
+    def _write(self, trainer: Trainer, pl_module: LightningModule, name: str, title: str, key: str) -> None:
         g = torch.Generator(device=pl_module.device).manual_seed(self.seed)
         x = pl_module.sample(self.n, generator=g)
         self.paths.append(save_samples(x, os.path.join(self.out_dir, name), title=title))
+        log_images(trainer, key, [self.paths[-1]])  # to wandb too, when the run logs there
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero or (trainer.current_epoch + 1) % self.every:
             return
-        self._write(pl_module, os.path.join("samples", f"epoch_{trainer.current_epoch:03d}.png"),
-                    f"epoch {trainer.current_epoch}, step {trainer.global_step}")
+        self._write(trainer, pl_module, os.path.join("samples", f"epoch_{trainer.current_epoch:03d}.png"),
+                    f"epoch {trainer.current_epoch}, step {trainer.global_step}", "val/samples")
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.is_global_zero:
-            self._write(pl_module, "samples.png", f"step {trainer.global_step} (EMA)")
+            self._write(trainer, pl_module, "samples.png", f"step {trainer.global_step} (EMA)", "test/samples")

@@ -1,15 +1,33 @@
-"""Build the experiment loggers named in ``conf/logger`` (CSV, TensorBoard, wandb); silence Lightning's tips."""
+"""Build the experiment loggers named in ``conf/logger`` (CSV, TensorBoard, wandb); keep a wandb run
+with its checkpoints; silence Lightning's tips.
+
+A wandb run follows its checkpoint: :class:`WandbRunId` writes the run id into every checkpoint
+(``checkpoint["mathml"]["wandb_run_id"]``) and into ``<run dir>/wandb_run_id.txt``; a run resumed
+from a checkpoint (or requeued into its own folder) continues that wandb run (``resume="allow"``).
+"""
 
 from __future__ import annotations
 
 import logging
 import netrc
 import os
+import secrets
+import string
 from typing import Any
 
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import Logger
+from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import Logger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+#: File in the run folder holding the wandb run id, so a job requeued before its first checkpoint keeps it.
+RUN_ID_FILE = "wandb_run_id.txt"
+# wandb's directories that instantiate_loggers points into the run folder (unless the user set them).
+_WANDB_DIRS = {"WANDB_DIR": "", "WANDB_CACHE_DIR": ".cache", "WANDB_CONFIG_DIR": ".config", "WANDB_DATA_DIR": ".data"}
+_dirs_set_here: set[str] = set()
 
 
 def wandb_has_api_key() -> bool:
@@ -22,11 +40,60 @@ def wandb_has_api_key() -> bool:
         return False
 
 
-def instantiate_loggers(logger_cfg: DictConfig | None) -> list[Logger]:
+def checkpoint_wandb_run_id(ckpt_path: str | os.PathLike) -> str | None:
+    """The wandb run id stored in a checkpoint by :class:`WandbRunId`, or None if it holds none."""
+    import torch
+
+    ckpt = torch.load(os.fspath(ckpt_path), map_location="cpu", weights_only=True, mmap=True)
+    run_id = (ckpt.get("mathml") or {}).get("wandb_run_id") if isinstance(ckpt, dict) else None
+    return str(run_id) if run_id else None
+
+
+def wandb_run_id(*, ckpt_path: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None) -> str:
+    """The wandb run id a run uses, in this order: the id stored in the checkpoint it resumes from
+    (``ckpt_path``), the id in ``<run_dir>/wandb_run_id.txt`` (a job requeued before its first
+    checkpoint), else a new id. On rank 0 the id is (re)written to ``<run_dir>/wandb_run_id.txt``.
+    """
+    run_id = checkpoint_wandb_run_id(ckpt_path) if ckpt_path else None
+    id_file = os.path.join(os.fspath(run_dir), RUN_ID_FILE) if run_dir else None
+    if run_id is None and id_file and os.path.isfile(id_file):
+        run_id = open(id_file).read().strip() or None
+    if run_id is None:
+        # wandb's own form: 8 base-36 characters (its generator is private since wandb 0.19). `secrets`,
+        # not `random`: seed_everything has fixed the global generators, so equal seeds would collide.
+        run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+    if id_file and rank_zero_only.rank == 0:
+        os.makedirs(os.path.dirname(id_file), exist_ok=True)
+        tmp = f"{id_file}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(run_id + "\n")
+        os.replace(tmp, id_file)
+    return run_id
+
+
+def _finish_open_wandb_run() -> None:
+    """Close a wandb run left open by an earlier job in this process (Hydra's basic launcher runs a
+    sweep's jobs one after another in one process; Lightning would otherwise reuse that run)."""
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.run.finish()
+
+
+def instantiate_loggers(
+    logger_cfg: DictConfig | None,
+    *,
+    ckpt_path: str | os.PathLike | None = None,
+    run_dir: str | os.PathLike | None = None,
+) -> list[Logger]:
     """Instantiate every logger under ``logger_cfg`` (a mapping of name -> ``_target_`` node).
 
     A wandb logger whose ``offline`` is ``null`` runs offline when no API key exists, so a run
-    never stalls on a login prompt; ``wandb sync`` uploads the offline run later.
+    never stalls on a login prompt; ``wandb sync`` uploads the offline run later (checkpoint
+    artifacts of ``log_model`` included). Unless its config names an ``id``, the wandb run id is
+    :func:`wandb_run_id` of ``ckpt_path`` (the checkpoint the run resumes from, or None) and
+    ``run_dir`` (the run folder), and the run is resumed when that id exists (``resume="allow"``).
     """
     if not logger_cfg:
         return []
@@ -39,17 +106,75 @@ def instantiate_loggers(logger_cfg: DictConfig | None) -> list[Logger]:
             )
         kwargs: dict[str, Any] = {}
         if node._target_.endswith("WandbLogger"):
-            if node.get("offline") is None:
-                kwargs["offline"] = not wandb_has_api_key()
+            offline = node.get("offline")
+            if offline is None:
+                offline = not wandb_has_api_key()
+            # Lightning refuses offline=True with log_model (it cannot upload); wandb's own offline
+            # mode records the checkpoint artifacts and `wandb sync` uploads them with the run.
+            kwargs["offline"] = False
+            if offline:
+                kwargs["mode"] = "offline"
+            if not node.get("id") and not node.get("version"):
+                kwargs["id"] = wandb_run_id(ckpt_path=ckpt_path, run_dir=run_dir)
+            if "resume" not in node:
+                kwargs["resume"] = "allow"  # continue the run of that id if it exists, else start it
             save_dir = str(node.get("save_dir", "."))
             os.makedirs(save_dir, exist_ok=True)
-            # wandb writes to the user cache/config dirs even with WANDB_DIR set; keep the run
+            # wandb writes to the user cache/config/data dirs even with WANDB_DIR set; keep the run
             # self-contained unless the user chose otherwise.
-            os.environ.setdefault("WANDB_DIR", save_dir)
-            os.environ.setdefault("WANDB_CACHE_DIR", os.path.join(save_dir, ".cache"))
-            os.environ.setdefault("WANDB_CONFIG_DIR", os.path.join(save_dir, ".config"))
+            for var, sub in _WANDB_DIRS.items():
+                if var not in os.environ or var in _dirs_set_here:
+                    os.environ[var] = os.path.join(save_dir, sub) if sub else save_dir
+                    _dirs_set_here.add(var)
+            _finish_open_wandb_run()
         loggers.append(instantiate(node, **kwargs))
     return loggers
+
+
+class WandbRunId(Callback):
+    """Keep a wandb run with its checkpoints: store the run id of ``logger`` in every checkpoint as
+    ``checkpoint["mathml"]["wandb_run_id"]`` (read back by :func:`wandb_run_id` on resume), and
+    when the run is offline say once, at the start of training, how to upload it (``wandb sync``).
+
+    Args:
+        logger: the run's wandb logger.
+    """
+
+    def __init__(self, logger: WandbLogger) -> None:
+        if not isinstance(logger, WandbLogger):
+            raise TypeError(f"logger: expected a lightning WandbLogger, got {type(logger).__name__}")
+        self.logger = logger
+        self._told = False
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        checkpoint.setdefault("mathml", {})["wandb_run_id"] = self.logger.version
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._told or not trainer.is_global_zero:
+            return
+        self._told = True
+        run = self.logger.experiment
+        if getattr(run, "offline", False):
+            log.info(
+                "wandb is offline (no API key, or offline=true); upload this run later with:  wandb sync %s"
+                "  (a resumed run: sync its earlier offline-run-* folders too; wandb orders them by start time)",
+                os.path.dirname(run.dir.rstrip(os.sep)),
+            )
+
+
+def logger_callbacks(loggers: list[Logger]) -> list[Callback]:
+    """The callbacks ``loggers`` need: a :class:`WandbRunId` for each wandb logger."""
+    return [WandbRunId(lg) for lg in loggers if isinstance(lg, WandbLogger)]
+
+
+def log_images(trainer: Trainer, key: str, paths: list[str]) -> None:
+    """Log the image files ``paths`` under ``key`` at the current global step to every wandb logger
+    of ``trainer`` (rank 0 only; nothing without a wandb logger)."""
+    if not paths or not trainer.is_global_zero:
+        return
+    for lg in trainer.loggers:
+        if isinstance(lg, WandbLogger):
+            lg.log_image(key=key, images=list(paths), step=trainer.global_step)
 
 
 # Lightning (2.6) advertises its cloud products on every fit ("💡 Tip: ... litlogger ...",

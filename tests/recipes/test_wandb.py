@@ -1,0 +1,137 @@
+"""wandb offline: the run id follows the checkpoint, a resumed run continues its history, images and
+checkpoint artifacts are recorded, and the offline run says how to `wandb sync` it."""
+
+import logging
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+
+FAST = ["logger=wandb", "callbacks.progress_bar=null", "+trainer.limit_train_batches=3",
+        "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1", "model.eval_k=8", "model.eval_chunk=4"]
+
+
+def _records(path: Path) -> list:
+    """The protobuf records of a `.wandb` file: wandb's LevelDB-style log (a 7-byte file header
+    ":W&B" + magic + version, then 32 KiB blocks of records, each with a 7-byte header
+    (crc32, length, type: 1 full, 2 first, 3 middle, 4 last); a block tail under 7 bytes is padding)."""
+    from wandb.proto import wandb_internal_pb2
+
+    data, block = path.read_bytes(), 32768
+    assert data[:4] == b":W&B", f"{path} is not a wandb transaction log"
+    pos, chunk, out = 7, b"", []
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:
+            pos += block - pos % block
+            continue
+        _, n, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if kind == 0:
+            break
+        chunk += data[pos + 7:pos + 7 + n]
+        pos += 7 + n
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(chunk)
+            out.append(record)
+            chunk = b""
+    return out
+
+
+def _segment(run_dir: Path) -> dict:
+    """The wandb run id, history rows (key -> JSON value) and record kinds of the one offline run in run_dir."""
+    import json
+
+    (folder,) = (run_dir / "logs" / "wandb").glob("offline-run-*")
+    (log,) = folder.glob("run-*.wandb")
+    records = _records(log)
+    (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+    history = [{i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.history.item}
+               for r in records if r.WhichOneof("record_type") == "history"]
+    return {"id": run.run_id, "folder": folder, "history": history,
+            "kinds": {r.WhichOneof("record_type") for r in records}}
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No API key anywhere: HOME and NETRC in tmp, WANDB_API_KEY unset."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NETRC", str(tmp_path / "home" / ".netrc"))
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    yield
+    import wandb
+
+    wandb.finish()
+
+
+def test_run_id_comes_from_the_checkpoint_then_the_run_folder_then_is_new(tmp_path):
+    from mathml_recipes.loggers import RUN_ID_FILE, checkpoint_wandb_run_id, wandb_run_id
+
+    fresh = wandb_run_id(run_dir=tmp_path / "a")
+    assert len(fresh) == 8 and fresh.isalnum()
+    assert (tmp_path / "a" / RUN_ID_FILE).read_text().strip() == fresh
+    # A job requeued before its first checkpoint keeps the id written in its folder ...
+    assert wandb_run_id(run_dir=tmp_path / "a") == fresh
+    # ... another folder gets another id ...
+    assert wandb_run_id(run_dir=tmp_path / "b") != fresh
+    # ... and the id stored in the checkpoint resumed from wins, and is written to the new folder.
+    ckpt = tmp_path / "x.ckpt"
+    torch.save({"state_dict": {}, "epoch": 1, "global_step": 3, "mathml": {"wandb_run_id": "abcd1234"}}, ckpt)
+    assert checkpoint_wandb_run_id(ckpt) == "abcd1234"
+    assert wandb_run_id(ckpt_path=ckpt, run_dir=tmp_path / "a") == "abcd1234"
+    assert (tmp_path / "a" / RUN_ID_FILE).read_text().strip() == "abcd1234"
+    # A checkpoint written without wandb holds no id: the folder's id is kept.
+    torch.save({"state_dict": {}, "epoch": 1, "global_step": 3}, ckpt)
+    assert checkpoint_wandb_run_id(ckpt) is None
+    assert wandb_run_id(ckpt_path=ckpt, run_dir=tmp_path / "a") == "abcd1234"
+
+
+def test_wandb_run_callback_rejects_other_loggers(tmp_path):
+    from lightning.pytorch.loggers import CSVLogger
+
+    from mathml_recipes.loggers import WandbRunId
+
+    with pytest.raises(TypeError, match="logger: expected a lightning WandbLogger, got CSVLogger"):
+        WandbRunId(CSVLogger(tmp_path))
+
+
+@pytest.mark.slow
+def test_resumed_run_keeps_its_wandb_id_and_continues_its_history(compose_train, offline, tmp_path, caplog):
+    from mathml_scripts.train import train
+
+    caplog.set_level(logging.INFO, logger="mathml_recipes.loggers")
+    train(compose_train(*FAST, "trainer.max_epochs=2", out="a"))
+    run_id = (tmp_path / "a" / "wandb_run_id.txt").read_text().strip()
+    ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    assert torch.load(ckpt, weights_only=True)["mathml"]["wandb_run_id"] == run_id
+    (folder,) = (tmp_path / "a" / "logs" / "wandb").glob(f"offline-run-*-{run_id}")
+    # Told once how to upload the offline run, naming its folder.
+    told = [r.getMessage() for r in caplog.records if "wandb sync" in r.getMessage()]
+    assert len(told) == 1 and f"wandb sync {folder}" in told[0]
+
+    # Resume into another folder, to epoch 4, with checkpoints logged as artifacts (offline too).
+    # Starting it closes segment a's wandb run (one process: as in a sweep's jobs under Hydra's basic launcher).
+    train(compose_train(*FAST, "trainer.max_epochs=4", f"ckpt_path={ckpt}", "logger.wandb.log_model=true", out="b"))
+    import wandb
+
+    wandb.finish()  # flush segment b's transaction log
+    a, b = _segment(tmp_path / "a"), _segment(tmp_path / "b")
+    assert a["id"] == b["id"] == run_id
+    assert torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=True)["mathml"]["wandb_run_id"] == run_id
+
+    def steps(seg, key):
+        return [row[key] for row in seg["history"] if key in row and "test/nll_nats" not in row]
+
+    # The history continues: 3 steps per epoch, so segment a trained epochs 0-1 (steps up to 6) and
+    # segment b epochs 2-3, its steps after a's, not from 0.
+    assert sorted(set(steps(a, "epoch"))) == [0, 1] and sorted(set(steps(b, "epoch"))) == [2, 3]
+    assert max(steps(a, "trainer/global_step")) <= 6 < min(steps(b, "trainer/global_step"))
+    assert max(steps(b, "trainer/global_step")) == 12
+    # Sample and reconstruction grids reach wandb as images; the resumed segment's checkpoints as artifacts.
+    for seg in (a, b):
+        for key in ("test/samples", "test/reconstructions"):
+            (row,) = [row for row in seg["history"] if f"{key}/_type" in row]
+            assert row[f"{key}/_type"] == "images/separated" and row["trainer/global_step"] == max(steps(seg, "trainer/global_step"))
+            (name,) = row[f"{key}/filenames"]
+            assert (seg["folder"] / "files" / name).read_bytes()[:4] == b"\x89PNG"
+    assert "artifact" in b["kinds"] and "artifact" not in a["kinds"]
