@@ -1,7 +1,7 @@
 """mathml-report: gather the ``metrics.json`` of a sweep into one table (Markdown and CSV) and a plot.
 
     mathml-train -m seed=0,1,2 objective.beta=1,4      # a sweep: multirun/<date>/<time>/<job>/
-    mathml-report multirun/<date>/<time>                 # report.md, report.csv, report.png there
+    mathml-report multirun/<date>/<time>_<uid>           # report.md, report.csv, report.png there
     mathml-report SWEEP --out reports/ --metrics test/nll_nats,test/bits_per_dim --group-by objective.beta
 
 Every job folder under the sweep folder (a folder holding ``.hydra/overrides.yaml`` or
@@ -63,11 +63,11 @@ def _load_yaml(path: Path):
 
 def collect_runs(sweep_dir: str | os.PathLike) -> list[Run]:
     """Every run under ``sweep_dir``, sorted by folder: a folder holding ``metrics.json`` or
-    ``.hydra/overrides.yaml`` (Hydra multirun: ``<sweep>/<job num>/``)."""
+    ``.hydra/overrides.yaml`` (Hydra multirun: ``multirun/<date>/<time>_<uid>/<job num>/``)."""
     root = Path(sweep_dir)
     if not root.is_dir():
         raise UsageError(f"sweep dir {str(root)!r} does not exist or is not a folder "
-                         f"(expected a Hydra multirun folder such as multirun/<date>/<time>)")
+                         f"(expected a Hydra multirun folder such as multirun/<date>/<time>_<uid>)")
     folders = {p.parent for p in root.rglob("metrics.json")}
     folders |= {p.parent.parent for p in root.rglob(".hydra/overrides.yaml")}
     runs = []
@@ -204,9 +204,9 @@ def _plot(groups: list[Group], metrics: list[str], path: str) -> None:
 
 def _parser() -> OneLineParser:
     p = OneLineParser(prog="mathml-report", description="Mean ± sd over seeds of a sweep's metrics: report.md, "
-                      "report.csv and report.png.", epilog="Example: mathml-report multirun/<date>/<time> "
+                      "report.csv and report.png.", epilog="Example: mathml-report multirun/<date>/<time>_<uid> "
                       "--metrics test/nll_nats --group-by objective.beta")
-    p.add_argument("sweep_dir", help="a sweep folder written by `mathml-train -m ...` (multirun/<date>/<time>)")
+    p.add_argument("sweep_dir", help="a sweep folder written by `mathml-train -m ...` (multirun/<date>/<time>_<uid>)")
     p.add_argument("--out", default=None, help="folder for report.md/.csv/.png (default: the sweep folder)")
     p.add_argument("--metrics", default=None, help="comma-separated metrics (default: every metric of the runs)")
     p.add_argument("--group-by", default=None, help="comma-separated config keys to group by "
