@@ -69,17 +69,26 @@ def gather_rows(module: LightningModule, x: torch.Tensor) -> torch.Tensor:
     return torch.cat([rows[r, :n] for r, n in enumerate(sizes)])
 
 
-def pin_ddp_relaunch() -> None:
-    """Call at the start of every Hydra job (first thing in ``main``). In a local ``-m`` sweep (not
-    under SLURM, whose ``srun`` starts the ranks itself) it
+def pin_ddp_relaunch(script: str) -> None:
+    """Call at the start of every Hydra job: ``pin_ddp_relaunch(__file__)`` first thing in the
+    ``@hydra.main`` function of ``script``. In a local ``-m`` sweep (not under SLURM, whose ``srun``
+    starts the ranks itself) it
 
-    - rewrites ``sys.argv`` to this job's own overrides, and Hydra's ``run.dir`` to this job's output
-      folder, so the ranks that Lightning re-launches train this job, in this job's folder;
+    - rewrites ``sys.argv`` to ``script`` and this job's own overrides, and Hydra's ``run.dir`` to
+      this job's output folder, so the ranks that Lightning re-launches train this job, in this
+      job's folder;
+    - when the process is not running ``script`` (a ``hydra/launcher=local`` job runs inside
+      submitit's ``_submit`` module), makes Lightning re-launch ``python <script>`` rather than that
+      module (it does so when ``__main__.__spec__`` is None);
     - restores the rendezvous variables Lightning's launcher set for the previous job and destroys
       that job's process group, so this job launches (and rendezvouses with) its own ranks.
 
     Outside a multirun, and in the re-launched ranks themselves (single-run mode), it does nothing.
+
+    Args:
+        script: path of the Hydra application's file (its ``__file__``).
     """
+    import __main__
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
     from omegaconf import read_write
@@ -100,6 +109,9 @@ def pin_ddp_relaunch() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
     hydra_overrides = [o for o in hc.overrides.hydra if not o.lstrip("~+").startswith(_SWEEP_ONLY)]
-    sys.argv = [sys.argv[0], *hc.overrides.task, *hydra_overrides]
+    script = os.path.abspath(script)
+    if os.path.abspath(getattr(__main__, "__file__", "") or "") != script:
+        __main__.__spec__ = None
+    sys.argv = [script, *hc.overrides.task, *hydra_overrides]
     with read_write(hc):
         hc.run.dir = hc.runtime.output_dir
