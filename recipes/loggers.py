@@ -8,6 +8,7 @@ from a checkpoint (or requeued into its own folder) continues that wandb run (``
 
 from __future__ import annotations
 
+import glob
 import logging
 import netrc
 import os
@@ -154,12 +155,18 @@ class WandbRunId(Callback):
             return
         self._told = True
         run = self.logger.experiment
-        if getattr(run, "offline", False):
-            log.info(
-                "wandb is offline (no API key, or offline=true); upload this run later with:  wandb sync %s"
-                "  (a resumed run: sync its earlier offline-run-* folders too; wandb orders them by start time)",
-                os.path.dirname(run.dir.rstrip(os.sep)),
-            )
+        if not getattr(run, "offline", False):
+            return
+        # Every segment of this run in this folder (a run resumed in place writes one offline-run-*
+        # folder per start, all with the same id); wandb sync uploads them in order of start time.
+        here = os.path.dirname(run.dir.rstrip(os.sep))
+        segments = sorted(glob.glob(os.path.join(os.path.dirname(here), f"offline-run-*-{run.id}"))) or [here]
+        elsewhere = ""
+        if trainer.ckpt_path and len(segments) == 1:
+            elsewhere = (f"; it resumed from {trainer.ckpt_path}: sync the offline-run-*-{run.id} folders "
+                         f"of that run too, in the same command")
+        log.info("wandb is offline (no API key, or offline=true); upload this run later with:  wandb sync %s%s",
+                 " ".join(segments), elsewhere)
 
 
 def logger_callbacks(loggers: list[Logger]) -> list[Callback]:

@@ -117,10 +117,14 @@ def test_a_sweep_where_no_run_finished_is_an_error(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_report_of_a_real_two_seed_sweep(tmp_path):
-    """`mathml-train -m seed=0,1` (two tiny trainings), then the `mathml-report` console script on its folder."""
+    """`mathml-train -m seed=0,1` (two tiny trainings logged to offline wandb), then the `mathml-report`
+    console script on its folder."""
     fast = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1",
-            "+trainer.limit_test_batches=1", "model.eval_k=8", "model.eval_chunk=4", "callbacks.progress_bar=null"]
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+            "+trainer.limit_test_batches=1", "model.eval_k=8", "model.eval_chunk=4", "callbacks.progress_bar=null",
+            "logger=wandb"]
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", "HOME": str(tmp_path / "home"),
+           "NETRC": str(tmp_path / "home" / ".netrc")}
+    env.pop("WANDB_API_KEY", None)
     sweep = tmp_path / "sweep"
     r = subprocess.run([sys.executable, "-m", "mathml_scripts.train", "-m", "seed=0,1", f"hydra.sweep.dir={sweep}", *fast],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -130,6 +134,11 @@ def test_report_of_a_real_two_seed_sweep(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     x = np.array([json.loads((sweep / str(job) / "metrics.json").read_text())["metrics"]["test/nll_nats"] for job in (0, 1)])
     assert x[0] != x[1]  # two seeds, two different models
+    # The jobs ran one after another in one process: each got its own wandb run, in its own folder.
+    ids = [(sweep / str(job) / "wandb_run_id.txt").read_text().strip() for job in (0, 1)]
+    assert ids[0] != ids[1]
+    for job, run_id in enumerate(ids):
+        assert len(list((sweep / str(job) / "logs" / "wandb").glob(f"offline-run-*-{run_id}"))) == 1
     (row,) = csv.DictReader(open(sweep / "report.csv"))
     assert (row["setting"], row["runs"], row["failed"], row["test/nll_nats_n"]) == ("all runs", "2", "0", "2")
     assert float(row["test/nll_nats_mean"]) == pytest.approx(x.mean(), rel=1e-12)

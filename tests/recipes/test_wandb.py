@@ -117,6 +117,9 @@ def test_resumed_run_keeps_its_wandb_id_and_continues_its_history(compose_train,
     wandb.finish()  # flush segment b's transaction log
     a, b = _segment(tmp_path / "a"), _segment(tmp_path / "b")
     assert a["id"] == b["id"] == run_id
+    # The resumed run's hint names its own segment and points to the earlier ones beside the checkpoint.
+    told = [r.getMessage() for r in caplog.records if "wandb sync" in r.getMessage()]
+    assert len(told) == 2 and f"wandb sync {b['folder']}; it resumed from {ckpt}" in told[1]
     assert torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=True)["mathml"]["wandb_run_id"] == run_id
 
     def steps(seg, key):
