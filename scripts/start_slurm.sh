@@ -67,8 +67,9 @@ KillWait=5
 InactiveLimit=0
 MpiDefault=none
 SchedulerType=sched/backfill
-# Look for startable jobs every second (a requeued job becomes eligible by time, not by an event).
-SchedulerParameters=bf_interval=1
+# Look for startable jobs every second (a requeued job becomes eligible by time, not by an event;
+# the default main-loop interval is 60 s).
+SchedulerParameters=bf_interval=1,sched_interval=1
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=$PARTITION Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF

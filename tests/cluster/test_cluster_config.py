@@ -107,6 +107,21 @@ main()
 """
 
 
+RUN_APP = """
+import hydra
+import mathml_recipes.cluster  # what scripts/train.py imports first
+from hydra.core.hydra_config import HydraConfig
+
+@hydra.main(version_base="1.3", config_path={conf!r}, config_name="train")
+def main(cfg):
+    print("OUTPUT_DIR", HydraConfig.get().runtime.output_dir)
+    print("RUN_DIR", HydraConfig.get().run.dir)
+
+main()
+"""
+
+
+@pytest.mark.slow  # two subprocesses that start Hydra: several seconds
 def test_two_sweeps_started_in_the_same_second_get_different_folders(tmp_path):
     # Two real Hydra multiruns of the project's config (hydra/default.yaml) with a task that only writes
     # a file, started together. The date/time part is pinned to one value, which is the case of two
@@ -124,3 +139,20 @@ def test_two_sweeps_started_in_the_same_second_get_different_folders(tmp_path):
     assert len(sweeps) == 2 and all(re.fullmatch(r"12-00-00_[0-9a-f]{6}", s.name) for s in sweeps)
     for s in sweeps:  # each sweep resolved its suffix once: both of its jobs are inside it
         assert sorted((s / str(i) / "job.txt").read_text() for i in (0, 1)) == ["1", "2"]
+
+
+
+def test_ddp_relaunch_hands_the_resolved_run_folder_to_the_other_ranks(tmp_path):
+    # Lightning's subprocess launcher starts rank r > 0 with the parent's argv plus
+    # hydra.run.dir=<HydraConfig.get().run.dir> (lightning/fabric/strategies/launchers/subprocess_script.py,
+    # _hydra_subprocess_cmd). In the parent that value must already be the resolved folder the parent
+    # writes to (same <uid>), so the child does not draw a fresh ${mathml.uid:}.
+    app = tmp_path / "app.py"
+    app.write_text(RUN_APP.format(conf=CONF))
+    r = subprocess.run([sys.executable, str(app)], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in r.stdout.splitlines() if line.startswith(("OUTPUT_DIR", "RUN_DIR")))
+    assert re.fullmatch(r"outputs/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d_[0-9a-f]{6}", lines["RUN_DIR"])
+    assert Path(lines["OUTPUT_DIR"]) == (tmp_path / lines["RUN_DIR"]).resolve()
+    assert [p.relative_to(tmp_path).as_posix() for p in (tmp_path / "outputs").glob("*/*")] == [lines["RUN_DIR"]]
