@@ -45,7 +45,10 @@ def checkpoint_wandb_run_id(ckpt_path: str | os.PathLike) -> str | None:
     """The wandb run id stored in a checkpoint by :class:`WandbRunId`, or None if it holds none."""
     import torch
 
-    ckpt = torch.load(os.fspath(ckpt_path), map_location="cpu", weights_only=True, mmap=True)
+    try:  # memory-mapped: a large checkpoint is not read whole just for its id
+        ckpt = torch.load(os.fspath(ckpt_path), map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # a file in torch's legacy (non-zip) format cannot be memory-mapped
+        ckpt = torch.load(os.fspath(ckpt_path), map_location="cpu", weights_only=True)
     run_id = (ckpt.get("mathml") or {}).get("wandb_run_id") if isinstance(ckpt, dict) else None
     return str(run_id) if run_id else None
 

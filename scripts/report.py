@@ -1,6 +1,6 @@
 """mathml-report: gather the ``metrics.json`` of a sweep into one table (Markdown and CSV) and a plot.
 
-    mathml-train -m seed=0,1,2 objective.beta=1,4      # a sweep: multirun/<date>/<time>/<job>/
+    mathml-train -m seed=0,1,2 objective.beta=1,4      # a sweep: multirun/<date>/<time>_<uid>/<job>/
     mathml-report multirun/<date>/<time>_<uid>           # report.md, report.csv, report.png there
     mathml-report SWEEP --out reports/ --metrics test/nll_nats,test/bits_per_dim --group-by objective.beta
 
@@ -36,7 +36,6 @@ class Run:
     folder: Path
     overrides: list[str]
     metrics: dict[str, float] | None
-    seed: object = None
 
 
 @dataclass
@@ -74,14 +73,11 @@ def collect_runs(sweep_dir: str | os.PathLike) -> list[Run]:
     for folder in sorted(folders, key=lambda f: [int(s) if s.isdigit() else s for s in f.relative_to(root).parts]):
         overrides_file = folder / ".hydra" / "overrides.yaml"
         overrides = [str(o) for o in _load_yaml(overrides_file)] if overrides_file.is_file() else []
-        metrics, seed = None, None
+        metrics = None
         if (folder / "metrics.json").is_file():
             summary = json.loads((folder / "metrics.json").read_text())
             metrics = {k: float(v) for k, v in summary.get("metrics", {}).items()}
-            seed = summary.get("seed")
-        if seed is None:
-            seed = next((o.split("=", 1)[1] for o in overrides if _key(o) == "seed" and "=" in o), None)
-        runs.append(Run(folder, overrides, metrics, seed))
+        runs.append(Run(folder, overrides, metrics))
     return runs
 
 
