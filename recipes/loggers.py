@@ -26,17 +26,22 @@ log = logging.getLogger(__name__)
 
 #: File in the run folder holding the wandb run id, so a job requeued before its first checkpoint keeps it.
 RUN_ID_FILE = "wandb_run_id.txt"
-# wandb's directories that instantiate_loggers points into the run folder (unless the user set them).
-_WANDB_DIRS = {"WANDB_DIR": "", "WANDB_CACHE_DIR": ".cache", "WANDB_CONFIG_DIR": ".config", "WANDB_DATA_DIR": ".data"}
+# wandb's directories that instantiate_loggers points into the run folder (unless the user set them);
+# the config dir (where `wandb login --host` keeps a server's address) only for offline runs.
+_WANDB_DIRS = {"WANDB_DIR": "", "WANDB_CACHE_DIR": ".cache", "WANDB_DATA_DIR": ".data", "WANDB_CONFIG_DIR": ".config"}
 _dirs_set_here: set[str] = set()
 
 
 def wandb_has_api_key() -> bool:
-    """True when wandb could authenticate: ``WANDB_API_KEY`` or an ``api.wandb.ai`` netrc entry."""
+    """True when wandb could authenticate: ``WANDB_API_KEY``, or a netrc entry for the wandb host
+    (``api.wandb.ai``, or the host of ``WANDB_BASE_URL``)."""
+    from urllib.parse import urlparse
+
     if os.environ.get("WANDB_API_KEY"):
         return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname or "api.wandb.ai"
     try:
-        return netrc.netrc().authenticators("api.wandb.ai") is not None
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
     except (FileNotFoundError, netrc.NetrcParseError):
         return False
 
@@ -125,8 +130,11 @@ def instantiate_loggers(
             save_dir = str(node.get("save_dir", "."))
             os.makedirs(save_dir, exist_ok=True)
             # wandb writes to the user cache/config/data dirs even with WANDB_DIR set; keep the run
-            # self-contained unless the user chose otherwise.
+            # (and its staged artifact copies, which `wandb sync` uploads) self-contained unless the
+            # user chose otherwise.
             for var, sub in _WANDB_DIRS.items():
+                if var == "WANDB_CONFIG_DIR" and not offline:
+                    continue
                 if var not in os.environ or var in _dirs_set_here:
                     os.environ[var] = os.path.join(save_dir, sub) if sub else save_dir
                     _dirs_set_here.add(var)

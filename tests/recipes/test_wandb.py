@@ -86,6 +86,25 @@ def test_run_id_comes_from_the_checkpoint_then_the_run_folder_then_is_new(tmp_pa
     assert wandb_run_id(ckpt_path=ckpt, run_dir=tmp_path / "a") == "abcd1234"
 
 
+def test_api_key_is_found_in_the_environment_or_the_netrc_entry_of_the_wandb_host(monkeypatch, tmp_path):
+    from mathml_recipes.loggers import wandb_has_api_key
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_BASE_URL", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    netrc = tmp_path / "netrc"
+    monkeypatch.setenv("NETRC", str(netrc))
+    assert not wandb_has_api_key()  # no file
+    netrc.write_text("machine wandb.example.org\n  login user\n  password k1\n")
+    netrc.chmod(0o600)
+    assert not wandb_has_api_key()  # an entry for another host
+    monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.example.org")
+    assert wandb_has_api_key()
+    monkeypatch.delenv("WANDB_BASE_URL")
+    monkeypatch.setenv("WANDB_API_KEY", "k2")
+    assert wandb_has_api_key()
+
+
 def test_wandb_run_callback_rejects_other_loggers(tmp_path):
     from lightning.pytorch.loggers import CSVLogger
 
