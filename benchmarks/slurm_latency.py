@@ -107,9 +107,10 @@ def one_rep(work: Path) -> dict:
 def _cluster_facts() -> dict:
     conf = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True).stdout
     keep = ("AuthInfo", "SchedulerParameters", "SchedulerType", "SelectType", "ProctrackType", "SLURM_VERSION")
-    return {k: v.strip() for line in conf.splitlines() if "=" in line for k, v in [line.split("=", 1)]
-            if k.strip() in keep} | {"node": subprocess.run(["sinfo", "-h", "-N", "-o", "%N CPUs=%c mem=%m MB"],
-                                                              capture_output=True, text=True).stdout.strip()}
+    facts = {k.strip(): v.strip() for line in conf.splitlines() if "=" in line for k, v in [line.split("=", 1)]
+             if k.strip() in keep}
+    node = subprocess.run(["sinfo", "-h", "-N", "-o", "%N CPUs=%c mem=%m MB"], capture_output=True, text=True)
+    return facts | {"node": node.stdout.strip()}
 
 
 def main() -> None:
