@@ -3,6 +3,7 @@ checkpoint artifacts are recorded, and the offline run says how to `wandb sync` 
 
 import logging
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def _records(path: Path) -> list:
             pos += block - pos % block
             continue
         _, n, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        if kind == 0:
+        if kind == 0 or pos + 7 + n > len(data):  # zero padding, or a record still being written
             break
         chunk += data[pos + 7:pos + 7 + n]
         pos += 7 + n
@@ -44,12 +45,19 @@ def _segment(run_dir: Path) -> dict:
 
     (folder,) = (run_dir / "logs" / "wandb").glob("offline-run-*")
     (log,) = folder.glob("run-*.wandb")
+    # wandb's service writes the log in the background and may still be flushing it after
+    # wandb.finish() returns: wait (bounded) for the run's closing `exit` record.
+    deadline = time.monotonic() + 60
     records = _records(log)
+    while not any(r.WhichOneof("record_type") == "exit" for r in records):
+        assert time.monotonic() < deadline, f"{log} has no exit record after 60 s"
+        time.sleep(0.2)
+        records = _records(log)
     (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
     history = [{i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.history.item}
                for r in records if r.WhichOneof("record_type") == "history"]
     return {"id": run.run_id, "folder": folder, "history": history,
-            "kinds": {r.WhichOneof("record_type") for r in records}}
+            "artifacts": [r.artifact for r in records if r.WhichOneof("record_type") == "artifact"]}
 
 
 @pytest.fixture
@@ -156,4 +164,11 @@ def test_resumed_run_keeps_its_wandb_id_and_continues_its_history(compose_train,
             assert row[f"{key}/_type"] == "images/separated" and row["trainer/global_step"] == max(steps(seg, "trainer/global_step"))
             (name,) = row[f"{key}/filenames"]
             assert (seg["folder"] / "files" / name).read_bytes()[:4] == b"\x89PNG"
-    assert "artifact" in b["kinds"] and "artifact" not in a["kinds"]
+    # log_model=true: the best and the last checkpoint of segment b, as model artifacts of this run, their
+    # bytes staged inside the run folder for `wandb sync`; segment a logged none.
+    assert a["artifacts"] == []
+    assert sorted(sorted(x.aliases) for x in b["artifacts"]) == [["best", "latest"], ["latest"]]
+    for x in b["artifacts"]:
+        (entry,) = x.manifest.contents
+        assert (x.type, x.name, entry.path) == ("model", f"model-{run_id}", "model.ckpt")
+        assert Path(entry.local_path).is_relative_to(tmp_path / "b" / "logs") and Path(entry.local_path).stat().st_size == entry.size
