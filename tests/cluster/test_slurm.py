@@ -39,7 +39,8 @@ def _slurm_missing() -> str | None:
     except subprocess.TimeoutExpired:
         return "`scontrol ping` did not answer within 10 s"
     if "is UP" not in ping.stdout:
-        return f"no SLURM controller answers `scontrol ping` ({(ping.stdout + ping.stderr).strip()}); run scripts/start_slurm.sh"
+        said = ((ping.stdout + ping.stderr).strip().splitlines() or ["no output"])[0]
+        return f"no SLURM controller answers `scontrol ping` ({said}); run scripts/start_slurm.sh"
     sacct = subprocess.run(["sacct", "-o", "JobID,State,NodeList", "--parsable2", "-j", "1"], capture_output=True,
                            text=True, timeout=10)
     if sacct.returncode != 0:  # submitit would never notice a job that dies without a result
