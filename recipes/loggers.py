@@ -29,7 +29,7 @@ RUN_ID_FILE = "wandb_run_id.txt"
 # wandb's directories that instantiate_loggers points into the run folder (unless the user set them);
 # the config dir (where `wandb login --host` keeps a server's address) only for offline runs.
 _WANDB_DIRS = {"WANDB_DIR": "", "WANDB_CACHE_DIR": ".cache", "WANDB_DATA_DIR": ".data", "WANDB_CONFIG_DIR": ".config"}
-_dirs_set_here: set[str] = set()
+_dirs_set_here: dict[str, str] = {}  # var -> the value instantiate_loggers last gave it
 
 
 def wandb_has_api_key() -> bool:
@@ -135,9 +135,9 @@ def instantiate_loggers(
             for var, sub in _WANDB_DIRS.items():
                 if var == "WANDB_CONFIG_DIR" and not offline:
                     continue
-                if var not in os.environ or var in _dirs_set_here:
-                    os.environ[var] = os.path.join(save_dir, sub) if sub else save_dir
-                    _dirs_set_here.add(var)
+                # Unset, or still the value an earlier run of this process gave it (a sweep's next job).
+                if os.environ.get(var, _dirs_set_here.get(var)) == _dirs_set_here.get(var):
+                    os.environ[var] = _dirs_set_here[var] = os.path.join(save_dir, sub) if sub else save_dir
             _finish_open_wandb_run()
         loggers.append(instantiate(node, **kwargs))
     return loggers

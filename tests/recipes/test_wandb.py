@@ -2,6 +2,7 @@
 checkpoint artifacts are recorded, and the offline run says how to `wandb sync` it."""
 
 import logging
+import os
 import struct
 import time
 from pathlib import Path
@@ -111,6 +112,32 @@ def test_api_key_is_found_in_the_environment_or_the_netrc_entry_of_the_wandb_hos
     monkeypatch.delenv("WANDB_BASE_URL")
     monkeypatch.setenv("WANDB_API_KEY", "k2")
     assert wandb_has_api_key()
+
+
+def test_wandb_folders_follow_each_run_unless_the_user_chose_them(monkeypatch, tmp_path):
+    from omegaconf import OmegaConf
+
+    from mathml_recipes.loggers import instantiate_loggers
+
+    for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "mine"))
+
+    def build(run):
+        cfg = OmegaConf.create({"wandb": {"_target_": "lightning.pytorch.loggers.WandbLogger",
+                                          "save_dir": str(tmp_path / run / "logs"), "offline": True}})
+        (logger,) = instantiate_loggers(cfg, run_dir=tmp_path / run)
+        return logger
+
+    first = build("a")  # no run is started until the logger is used
+    assert first.version == (tmp_path / "a" / "wandb_run_id.txt").read_text().strip()
+    assert os.environ["WANDB_DATA_DIR"] == str(tmp_path / "a" / "logs" / ".data")
+    # The next job of a sweep in the same process moves them; the folder the user chose stays.
+    second = build("b")
+    assert second.version != first.version
+    assert os.environ["WANDB_DATA_DIR"] == str(tmp_path / "b" / "logs" / ".data")
+    assert os.environ["WANDB_CONFIG_DIR"] == str(tmp_path / "b" / "logs" / ".config")
+    assert os.environ["WANDB_CACHE_DIR"] == str(tmp_path / "mine")
 
 
 def test_wandb_run_callback_rejects_other_loggers(tmp_path):
