@@ -51,17 +51,24 @@ class _KeySampler(Sampler):
 
     def __init__(self, n: int) -> None:
         self.n, self.epoch = n, 0
+        self._start: dict[int, int] = {}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+
+    def resume_from(self, epoch: int, start: int) -> None:
+        """Begin the next pass over ``epoch`` at key ``start`` (rotated, as ``EpochSeededSampler.resume_from``)."""
+        self._start = {int(epoch): int(start) % self.n}
 
     def __iter__(self):
         # A generator: its body, and so the read of self.epoch, runs at the first draw. On resume
         # Lightning creates the iterator *before* it calls set_epoch (seen with Lightning 2.6.6),
         # so an eager read here would replay the previous epoch's keys.
         epoch = self.epoch
+        start = self._start.pop(epoch, 0)
+        self._start = {}
         for i in range(self.n):
-            yield (epoch, i)
+            yield (epoch, (start + i) % self.n)
 
     def __len__(self) -> int:
         return self.n

@@ -7,6 +7,7 @@ import math
 
 import torch
 from lightning import LightningModule
+from lightning.pytorch.utilities import rank_zero_warn
 
 from .term_means import TermMeans
 
@@ -39,14 +40,38 @@ def log_step_terms(module: LightningModule, term_means: TermMeans, means: torch.
 
 
 def training_loss(module: LightningModule, term_means: TermMeans, terms: dict[str, torch.Tensor],
-                  advice: str) -> torch.Tensor:
+                  advice: str) -> torch.Tensor | None:
     """A training step's bookkeeping: add the per-sample ``terms`` (each ``(B,)``, the total under
     "loss") to the epoch sums, log their step means every ``log_every_n_steps`` (``log_step_terms``),
-    and return the batch-mean loss to optimise."""
+    and return the batch-mean loss to optimise.
+
+    With a ``NonFiniteLoss`` callback (``module.nonfinite_loss`` set; ``recipes.faults``) every step's
+    loss is checked, agreed across ranks, before anything is recorded: "stop" raises
+    ``FloatingPointError`` naming the step (before backward, so no weights are touched); "skip"
+    returns None, which makes Lightning skip backward and the optimiser step.
+    """
+    loss = terms["loss"].mean()
+    policy = getattr(module, "nonfinite_loss", None)
+    if policy is not None:
+        finite = bool(torch.isfinite(loss))  # one device sync
+        if module.trainer.world_size > 1:
+            finite = module.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if not finite:
+            where = f"step {module.global_step} (epoch {module.current_epoch})"
+            if policy == "skip":
+                module.skipped_steps = getattr(module, "skipped_steps", 0) + 1
+                rank_zero_warn(f"non-finite training loss at {where}: step skipped "
+                               f"({module.skipped_steps} so far; callbacks.nonfinite_loss.action=skip)")
+                return None
+            raise FloatingPointError(
+                f"non-finite training loss ({loss.item()}) at {where}. Training stopped before this step's "
+                f"optimiser update, so the run's checkpoints hold the last good weights (resume with "
+                f"ckpt_path=last). {advice}; or skip such steps with callbacks.nonfinite_loss.action=skip."
+            )
     means = term_means.update(terms)
     if module.global_step % module.trainer.log_every_n_steps == 0:
         log_step_terms(module, term_means, means, advice)
-    return terms["loss"].mean()
+    return loss
 
 
 def log_epoch_means(module: LightningModule, term_means: TermMeans, stage: str) -> None:

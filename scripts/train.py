@@ -4,7 +4,8 @@
     mathml-train experiment=iwae_binary_digits     # another experiment
     mathml-train trainer.max_epochs=5 seed=1       # override any value
     mathml-train trainer=gpu logger=wandb          # swap a config group
-    mathml-train ckpt_path=outputs/.../checkpoints/last.ckpt   # resume
+    mathml-train ckpt_path=outputs/.../checkpoints/last.ckpt   # resume from a checkpoint
+    mathml-train hydra.run.dir=<run folder> ckpt_path=last      # resume a run from its newest good checkpoint
     mathml-train --help                            # groups, choices and the composed config
 
 ``train(cfg)`` is a plain function; ``main`` is its ``@hydra.main`` wrapper.
@@ -85,10 +86,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     from mathml_recipes.callbacks import ImageGrids
     from mathml_recipes.diffusion_callbacks import DiffusionSamples
-    from mathml_recipes.checkpoints import check_checkpoint
-    from mathml_recipes.loggers import instantiate_loggers, silence_lightning_tips
+    from mathml_recipes.checkpoints import AtomicCheckpointIO, keep_csv_history, resolve_ckpt_path
+    from mathml_recipes.faults import SaveOnSignal, SignalReceived
+    from mathml_recipes.loggers import instantiate_loggers, logger_callbacks, silence_lightning_tips
 
     _check_top_level(cfg)
+    mathml_recipes.cluster.check_slurm_layout(cfg.trainer.get("devices", 1), cfg.trainer.get("num_nodes", 1))
     silence_lightning_tips()
     out_dir = cfg.paths.output_dir
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -101,18 +104,30 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model = _build("model", cfg.model)
     # `callbacks.<name>=null` switches one callback off.
     callbacks = [_build(f"callbacks.{k}", v) for k, v in (cfg.get("callbacks") or {}).items() if v is not None]
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, out_dir)
     try:
-        loggers = instantiate_loggers(cfg.get("logger"))
+        loggers = instantiate_loggers(cfg.get("logger"), ckpt_path=ckpt_path, run_dir=out_dir)
     except Exception as e:  # noqa: BLE001 - any logger failure is a config problem to report
         raise ConfigError(f"config key `logger`: {e}") from None
-    trainer = _build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    ckpt_path = check_checkpoint(cfg.ckpt_path) if cfg.ckpt_path else None
+    callbacks += logger_callbacks(loggers)  # wandb: the run id goes into every checkpoint
+    if ckpt_path is not None:
+        keep_csv_history(loggers)
+    # Every checkpoint is written atomically (a crash mid-write keeps the previous file), unless the
+    # trainer config brings its own plugins.
+    plugins = {} if cfg.trainer.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
+    trainer = _build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False, **plugins)
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for lg in loggers:
         lg.log_hyperparams(resolved)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    on_signal = next((cb for cb in callbacks if isinstance(cb, SaveOnSignal)), None)
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    except SIGTERMException:  # Lightning's own stop on SIGTERM; SaveOnSignal has saved in on_exception
+        raise SignalReceived(15, on_signal.checkpoint if on_signal else None) from None
 
     checkpoint_cb = trainer.checkpoint_callback
     if cfg.test_ckpt is not None:
@@ -155,6 +170,7 @@ def main(cfg: DictConfig) -> None:
     import lightning  # noqa: F401 - installs its console handler, removed next
 
     from mathml.data import DatasetNotFoundError
+    from mathml_recipes.faults import SignalReceived
 
     # Hydra already logs to the console and to the run's log file; Lightning's own console handler
     # would print every message twice.
@@ -168,6 +184,9 @@ def main(cfg: DictConfig) -> None:
     except (ConfigError, CheckpointError, DatasetNotFoundError) as e:
         print(f"mathml-train: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except SignalReceived as e:
+        print(f"mathml-train: {e}", file=sys.stderr)
+        sys.exit(128 + e.signum)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,13 @@ class EpochSeededSampler(Sampler[int]):
     """Shuffles ``range(n)`` with ``numpy.random.default_rng([seed, epoch])``.
 
     Call ``set_epoch(e)`` at the start of epoch e (Lightning does so for every training epoch);
-    the order of epoch e then depends only on (seed, e).
+    the order of epoch e then depends only on (seed, e). The order is drawn when the first index is
+    requested, not when the iterator is created, so ``set_epoch`` may come in between.
+
+    ``resume_from(e, start)`` makes the next pass over epoch e begin at position ``start`` of that
+    epoch's order, for a run restored from a checkpoint taken mid-epoch: the order is rotated, so the
+    length stays ``n`` (``DistributedSampler`` wrappers index into it) and the first ``n - start``
+    indices are exactly those an uninterrupted run would have drawn next.
 
     Args:
         n: number of examples (>= 1).
@@ -26,12 +32,27 @@ class EpochSeededSampler(Sampler[int]):
         self.n = check_positive_int(n, "n")
         self.seed = check_nonnegative_int(seed, "seed")
         self.epoch = 0
+        self._resume: tuple[int, int] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = check_nonnegative_int(epoch, "epoch")
 
+    def resume_from(self, epoch: int, start: int) -> None:
+        """Begin the next pass over epoch ``epoch`` at position ``start`` (0 <= start < n) of its order."""
+        check_nonnegative_int(epoch, "epoch")
+        check_nonnegative_int(start, "start")
+        if start >= self.n:
+            raise ValueError(f"start must be < n = {self.n}, got {start}")
+        self._resume = (epoch, start)
+
     def __iter__(self) -> Iterator[int]:
-        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist())
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+        if self._resume is not None:
+            epoch, start = self._resume
+            self._resume = None
+            if epoch == self.epoch:
+                order = np.roll(order, -start)
+        yield from order.tolist()
 
     def __len__(self) -> int:
         return self.n
