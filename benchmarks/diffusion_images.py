@@ -116,9 +116,14 @@ def lightning_recipe(cfg, epochs: int, batches: int, ckpt_dir: str) -> tuple[flo
     timer = Timer()
     ckpt = instantiate(cfg.callbacks.model_checkpoint, dirpath=ckpt_dir, monitor=None, filename="last",
                        save_top_k=1, save_last=False)
+    # The fault-tolerance callbacks every run has (checkpoint on signal, data position, the per-step
+    # non-finite check with its device sync) and the atomic checkpoint writer: their cost is the recipe's.
+    from mathml_recipes.checkpoints import AtomicCheckpointIO
+
+    safety = [instantiate(cfg.callbacks[k]) for k in ("save_on_signal", "data_position", "nonfinite_loss")]
     trainer = instantiate(cfg.trainer, max_epochs=epochs + 1, max_time=None, limit_train_batches=batches,
-                          limit_val_batches=0, enable_progress_bar=False, callbacks=[timer, ckpt],
-                          logger=instantiate_loggers(cfg.logger) or False)
+                          limit_val_batches=0, enable_progress_bar=False, callbacks=[timer, ckpt, *safety],
+                          logger=instantiate_loggers(cfg.logger) or False, plugins=[AtomicCheckpointIO()])
     trainer.fit(model, datamodule=dm)
     return (*timer.times, timer.steps)
 
