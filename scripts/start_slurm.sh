@@ -101,9 +101,9 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} (apt-get, --no-install-recommends)"
   export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/start_slurm.apt.log 2>&1; then
-    apt-get update -q >>/tmp/start_slurm.apt.log 2>&1
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >>/tmp/start_slurm.apt.log 2>&1 \
+  if ! timeout 300 apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/start_slurm.apt.log 2>&1; then
+    timeout 300 apt-get update -q >>/tmp/start_slurm.apt.log 2>&1
+    timeout 300 apt-get install -y -q --no-install-recommends "${missing[@]}" >>/tmp/start_slurm.apt.log 2>&1 \
       || fail "apt-get install ${missing[*]} failed (log: /tmp/start_slurm.apt.log)"
   fi
 fi
