@@ -179,6 +179,9 @@ def main(cfg: DictConfig) -> None:
         logging.getLogger(name).propagate = True
     # Lightning 2.6.6 warns about its own pytree use on every fit (ENV.md gotcha 3): not actionable.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+    # Lightning suggests `srun python ...` whenever srun is on PATH; SLURM jobs go through
+    # hydra/launcher=slurm (which runs the tasks under srun), so the hint only misleads.
+    warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system but is not used")
     try:
         train(cfg)
     except (ConfigError, CheckpointError, DatasetNotFoundError) as e:
