@@ -130,6 +130,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         raise SignalReceived(15, on_signal.checkpoint if on_signal else None) from None
 
     checkpoint_cb = trainer.checkpoint_callback
+    # Training that stopped between two checkpoints (trainer.max_time, max_steps mid-epoch, an early
+    # stop): save its final state as last.ckpt, so neither the test below nor a later resume falls
+    # back to an older checkpoint. (ModelCheckpoint records the step it saved last.)
+    last_saved = getattr(checkpoint_cb, "_last_global_step_saved", None)
+    if checkpoint_cb is not None and checkpoint_cb.dirpath and last_saved is not None and trainer.global_step > last_saved:
+        final = os.path.join(checkpoint_cb.dirpath, "last.ckpt")
+        trainer.save_checkpoint(final)
+        checkpoint_cb.last_model_path = final
     if cfg.test_ckpt is not None:
         test_ckpt = cfg.test_ckpt if checkpoint_cb is not None else None
         if test_ckpt == "best" and checkpoint_cb is not None and not checkpoint_cb.best_model_path:

@@ -166,3 +166,14 @@ def test_nan_loss_can_skip_the_step_instead(tmp_path, reference):
     assert all(torch.isfinite(v).all() for v in weights.values())
     assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
     assert any(not torch.equal(weights[k], reference[1][k]) for k in weights)
+
+
+def test_training_that_stops_between_checkpoints_saves_its_final_state(tmp_path, compose_train):
+    # max_steps=6 with 4 batches an epoch: the last epoch-end checkpoint is at step 4; the final two
+    # steps must not be lost to the test stage or to a later resume.
+    from mathml_scripts.train import train
+
+    cfg = compose_train(*fi.TINY, "trainer.max_steps=6", out="run")
+    train(cfg)
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 6
