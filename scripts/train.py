@@ -198,6 +198,9 @@ def main(cfg: DictConfig) -> None:
     except SignalReceived as e:
         print(f"mathml-train: {e}", file=sys.stderr)
         sys.exit(128 + e.signum)
+    except FloatingPointError as e:  # a non-finite loss (NonFiniteLoss, action=stop): the message says what to do
+        print(f"mathml-train: error: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
