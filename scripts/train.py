@@ -190,6 +190,12 @@ def main(cfg: DictConfig) -> None:
     # Lightning suggests `srun python ...` whenever srun is on PATH; SLURM jobs go through
     # hydra/launcher=slurm (which runs the tasks under srun), so the hint only misleads.
     warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system but is not used")
+    # Lightning's epoch-level "use sync_dist=True" advice: our epoch means are already reduced over
+    # ranks (recipes.steps.log_epoch_means, recipes.ddp.gather_rows, torchmetrics).
+    warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\(")
+    from mathml_recipes.ddp import pin_ddp_relaunch
+
+    pin_ddp_relaunch(__file__)  # a -m sweep's DDP ranks re-launch this job, not the whole sweep
     try:
         train(cfg)
     except (ConfigError, CheckpointError, DatasetNotFoundError) as e:

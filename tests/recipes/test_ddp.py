@@ -97,17 +97,7 @@ def test_ddp_run_keeps_one_folder_identical_weights_and_gathers_test_metrics(tmp
     assert ddp["test/mmd2"] == pytest.approx(one["test/mmd2"], rel=1e-4)
 
 
-def _main_pins_the_relaunch() -> bool:
-    import inspect
-
-    from mathml_scripts.train import main
-
-    return "pin_ddp_relaunch" in inspect.getsource(main)
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(not _main_pins_the_relaunch(), strict=True,
-                   reason="mathml-train main() does not call mathml_recipes.ddp.pin_ddp_relaunch() yet: rank 1 re-runs the sweep")
 def test_local_multirun_with_ddp_gives_exactly_the_sweeps_job_folders(tmp_path):
     # Without mathml_recipes.ddp.pin_ddp_relaunch rank 1 re-ran the whole sweep and left a second
     # multirun/<date>/<time> folder with its own job folders.
