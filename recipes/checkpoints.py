@@ -155,15 +155,17 @@ def resolve_ckpt_path(ckpt_path: str | None, run_dir: str | os.PathLike) -> str 
     """
     if ckpt_path not in (None, "last"):
         return check_checkpoint(ckpt_path)
-    found, skipped = find_last_checkpoint(run_dir)
     if ckpt_path is None and not requeued_slurm_job():
-        if found is not None or skipped:
+        folder = os.path.join(os.fspath(run_dir), "checkpoints")
+        # Any checkpoint file, readable or not, would be overwritten: no need to load them to refuse.
+        if os.path.isdir(folder) and any(n.endswith(".ckpt") for n in os.listdir(folder)):
             raise CheckpointError(
                 f"the run folder {os.fspath(run_dir)!r} already holds checkpoints; starting fresh there would "
                 f"overwrite them. Pass ckpt_path=last to resume from its newest good checkpoint, or choose "
                 f"another folder (hydra.run.dir=...)."
             )
         return None
+    found, skipped = find_last_checkpoint(run_dir)
     for path, reason in skipped:
         log.warning("skipping checkpoint %s: %s", path, reason)
     if found is None:
